@@ -1,0 +1,41 @@
+"""Sessions CI runs: lint, typing, tests, and the main job `check`."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.error_on_missing_interpreters = True
+nox.needs_version = ">=2024.4.15"
+
+PYTHON = "3.11"
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Lint and format-check the code with ruff."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typing(session: nox.Session) -> None:
+    """Type-check the package with mypy in strict mode."""
+    session.install("-e", ".[dev]")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite (hypothesis profile from HYPOTHESIS_PROFILE, default `dev`)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def check(session: nox.Session) -> None:
+    """The main job: check the shipped environments and fail when ci/ is stale."""
+    session.install(".")
+    session.run("pdmpolicy", "check")
+    session.run("pdmpolicy", "render", "--check")

@@ -1,0 +1,5 @@
+"""`python -m pdmpolicy`."""
+
+from pdmpolicy.cli import main
+
+raise SystemExit(main())

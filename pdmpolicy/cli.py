@@ -1,0 +1,233 @@
+"""The `pdmpolicy` command: argument parsing, running, exit codes.
+
+Exit codes (SPEC.md): 0 no error-level finding; 1 error-level findings, drift or a violated
+invariant; 2 invalid input or usage. Bad input is printed as `file:line:col: error: ...`;
+anything else that escapes is a bug and is shown as one, with its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from pdmpolicy import __version__
+from pdmpolicy.atomic import write_files
+from pdmpolicy.engine import evaluate
+from pdmpolicy.errors import InputError, UsageError
+from pdmpolicy.findings import Finding, counts
+from pdmpolicy.graph import explain
+from pdmpolicy.policies import REGISTRY
+from pdmpolicy.policydocs import policy_markdown
+from pdmpolicy.project import Project, load_project
+from pdmpolicy.render import drift, rendered_files, write_all
+from pdmpolicy.reports import REPORTERS
+from pdmpolicy.schema import json_schema
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pdmpolicy",
+        description="Check post-deployment migration environments against the policy set, "
+        "and render the GitLab CI pipelines that run them. Run from the repository root.",
+        epilog="exit codes: 0 no error-level finding; 1 error-level findings or drift; "
+        "2 invalid input or usage",
+    )
+    parser.add_argument("--version", action="version", version=f"pdmpolicy {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--environments",
+        type=Path,
+        default=Path("environments"),
+        metavar="DIR",
+        help="environment files (default: environments/)",
+    )
+    common.add_argument(
+        "--policies",
+        type=Path,
+        default=Path("policies"),
+        metavar="DIR",
+        help="policy set and waivers (default: policies/)",
+    )
+    common.add_argument(
+        "--today",
+        type=_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="the date for expiry and soak rules (default: today, UTC)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser(
+        "check",
+        parents=[common],
+        help="validate and evaluate every policy",
+        description="Validate the environment files and evaluate every policy on the "
+        "pipelines that would be rendered.",
+    )
+    check.add_argument(
+        "--format", choices=sorted(REPORTERS), default="text", help="report format (default: text)"
+    )
+    check.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write the report to FILE instead of standard output",
+    )
+
+    render = commands.add_parser(
+        "render",
+        parents=[common],
+        help="write ci/ (all files or none)",
+        description="Write ci/environments/<env>-postdeploy-migrations.yml and "
+        "ci/postdeploy-migrations.yml. Refuses while any error-level finding stands.",
+    )
+    render.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 with a unified diff when ci/ is stale",
+    )
+
+    explain_parser = commands.add_parser(
+        "explain",
+        parents=[common],
+        help="job order, PDM effects and a Mermaid graph",
+        description="Show the order of an environment's jobs, what each does to PDMs, and a "
+        "Mermaid graph.",
+    )
+    explain_parser.add_argument("environment", metavar="ENV")
+
+    commands.add_parser(
+        "schema",
+        help="JSON Schema of environment files, for editors",
+        description="Print the JSON Schema of environments/<name>.yml.",
+    )
+
+    docs = commands.add_parser(
+        "policies",
+        help="list the built-in policies, or document one",
+        description="List the built-in policies, or print the documentation of one.",
+    )
+    docs.add_argument("name", nargs="?", metavar="POLICY")
+    return parser
+
+
+def _load(args: argparse.Namespace) -> Project:
+    return load_project(Path.cwd(), args.environments, args.policies)
+
+
+def _today(args: argparse.Namespace) -> dt.date:
+    return args.today or dt.datetime.now(dt.UTC).date()
+
+
+def _has_errors(findings: list[Finding]) -> bool:
+    return counts(findings)["errors"] > 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    project = _load(args)
+    findings = evaluate(project, _today(args))
+    report = REPORTERS[args.format](findings)
+    if args.output:
+        write_files({args.output: report})
+    else:
+        sys.stdout.write(report)
+    return EXIT_FINDINGS if _has_errors(findings) else EXIT_OK
+
+
+def _render(args: argparse.Namespace) -> int:
+    project = _load(args)
+    findings = evaluate(project, _today(args))
+    files = rendered_files(project)
+    if _has_errors(findings):
+        sys.stdout.write(REPORTERS["text"](findings))
+        print("pdmpolicy: not rendering while error-level findings stand", file=sys.stderr)
+        return EXIT_FINDINGS
+    if args.check:
+        stale = drift(project.root, files)
+        for item in stale:
+            sys.stdout.write(item.diff)
+        if stale:
+            print(
+                f"pdmpolicy: ci/ is stale ({len(stale)} file(s)); run `pdmpolicy render`",
+                file=sys.stderr,
+            )
+            return EXIT_FINDINGS
+        print(f"ci/ is up to date ({len(files)} files)")
+        return EXIT_OK
+    changed = write_all(project.root, files)
+    for path in changed:
+        print(f"wrote {path}" if path in files else f"removed {path}")
+    if not changed:
+        print(f"ci/ is up to date ({len(files)} files)")
+    return EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    project = _load(args)
+    for view in project.views:
+        if view.name == args.environment:
+            sys.stdout.write(explain(view))
+            return EXIT_OK
+    known = ", ".join(view.name for view in project.views)
+    raise UsageError(f"no environment '{args.environment}' (known: {known})")
+
+
+def _policies(args: argparse.Namespace) -> int:
+    if args.name is None:
+        width = max(len(name) for name in REGISTRY)
+        for name in sorted(REGISTRY):
+            print(f"{name:<{width}}  {REGISTRY[name].summary}")
+        return EXIT_OK
+    if args.name not in REGISTRY:
+        raise UsageError(f"unknown policy '{args.name}' (valid: {', '.join(sorted(REGISTRY))})")
+    sys.stdout.write(policy_markdown(REGISTRY[args.name]))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return _check(args)
+        if args.command == "render":
+            return _render(args)
+        if args.command == "explain":
+            return _explain(args)
+        if args.command == "schema":
+            print(json.dumps(json_schema(), indent=2))
+            return EXIT_OK
+        return _policies(args)
+    except InputError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(
+            f"pdmpolicy: {len(exc.problems)} input error(s); nothing was checked", file=sys.stderr
+        )
+        return EXIT_INPUT
+    except UsageError as exc:
+        print(f"pdmpolicy: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception:
+        print(
+            "pdmpolicy: internal error (a bug in pdmpolicy; please report it with the "
+            "input and this traceback):",
+            file=sys.stderr,
+        )
+        traceback.print_exc()
+        return 3

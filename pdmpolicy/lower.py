@@ -1,0 +1,163 @@
+"""Lowering: an environment as declared -> the GitLab CI pipeline that will run it.
+
+This is where the safe defaults are made explicit (SPEC.md): retry 0, interruptible false,
+allow_failure false (even for manual jobs, whose GitLab default is true), a resource group
+keyed by the database, and no inherited `default:` or top-level variables for jobs that
+execute PDMs. k-ctl and the VM tooling are called through
+`env -u AUTO_DEPLOY -u GITLAB_IMAGE_TAG`, since trigger variables beat anything in YAML.
+
+Policies check the lowered pipeline, so what is checked is exactly what is rendered; each
+value keeps the location in the environment file that it came from.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import replace
+from types import MappingProxyType
+
+from pdmpolicy import names
+from pdmpolicy.analysis import analyse
+from pdmpolicy.location import Loc
+from pdmpolicy.model import Environment, Job
+from pdmpolicy.pipeline import CiJob, Need, Pipeline, Rule, ScriptLine, Trigger, Variable
+
+PIPELINE_STAGES = (".pre", "build", "test", "deploy", ".post")
+CHILD_DIRECTORY = "ci/environments"
+PARENT_PATH = "ci/postdeploy-migrations.yml"
+RESOURCE_GROUP = "{database}-postdeploy-migrations"
+"""The default cross-pipeline lock: one per database, whatever the environment."""
+
+
+def child_path(environment: str) -> str:
+    return f"{CHILD_DIRECTORY}/{environment}-postdeploy-migrations.yml"
+
+
+def strip_prefix() -> list[str]:
+    """`env -u AUTO_DEPLOY -u GITLAB_IMAGE_TAG`: removes trigger variables for one process."""
+    words = ["env"]
+    for name in names.AUTO_DEPLOY_VARIABLES:
+        words += ["-u", name]
+    return words
+
+
+def _command_line(job: Job) -> tuple[ScriptLine, ...]:
+    if job.runner == "generic":
+        assert job.script is not None  # the schema requires it
+        return tuple(ScriptLine(text, loc) for text, loc in job.script)
+    words = strip_prefix()
+    if job.runner == "vm":
+        words.append(names.VM_TOOL)
+        return (ScriptLine(shlex.join(words), job.loc),)
+    kctl = job.kctl
+    assert kctl is not None  # the schema requires it
+    words += [f"{name}={value}" for name, value, _ in kctl.variables]
+    if kctl.wait_for_jobs:
+        words.append(f"{names.WAIT_VARIABLE}=true")
+    words += [names.KCTL, "-e", kctl.environment]
+    if kctl.stage != "main":
+        words += ["-s", kctl.stage]
+    if kctl.dry_run:
+        words.append("-D")
+    words.append(kctl.action)
+    return (ScriptLine(shlex.join(words), kctl.loc),)
+
+
+def _ci_job(environment: Environment, job: Job) -> CiJob:
+    locs = dict(job.locs)
+    if job.kctl is not None:
+        # Findings about the k-ctl command line land on the key of the environment file
+        # that wrote that part of it.
+        locs["script"] = job.kctl.loc
+        locs["script:environment"] = job.kctl.loc_of("environment")
+        locs["script:wait_for_jobs"] = job.kctl.loc_of("wait_for_jobs")
+        for name, _, loc in job.kctl.variables:
+            locs[f"script:{name}"] = loc
+    return CiJob(
+        name=job.name,
+        stage=job.stage or names.DEFAULT_STAGE,
+        needs=(
+            tuple(Need(n, False, job.loc_of("needs")) for n in job.needs)
+            if job.needs is not None
+            else None
+        ),
+        when=job.when or "on_success",
+        allow_failure=bool(job.allow_failure),
+        retry=job.retry or 0,
+        interruptible=bool(job.interruptible),
+        resource_group=job.resource_group or RESOURCE_GROUP.format(database=environment.database),
+        timeout=job.timeout,
+        variables=tuple(Variable(n, v, loc) for n, v, loc in job.variables),
+        inherit_default=False,
+        inherit_variables=True if job.inherit_variables is None else job.inherit_variables,
+        script=_command_line(job),
+        trigger=None,
+        rules=(),
+        loc=job.loc,
+        locs=MappingProxyType(locs),
+    )
+
+
+def lower(environment: Environment) -> Pipeline:
+    """The child pipeline of one environment, with its safe defaults."""
+    pipeline = Pipeline(
+        path=child_path(environment.name),
+        source=environment.path,
+        stages=PIPELINE_STAGES,
+        variables=tuple(Variable(n, v, loc) for n, v, loc in environment.variables),
+        jobs=tuple(_ci_job(environment, job) for job in environment.jobs),
+    )
+    # A job is a PDM job if it would execute PDMs when it inherited everything; those get
+    # no top-level variables unless the file names the ones they may have.
+    provisional = analyse(pipeline)
+    jobs = []
+    for ci_job, job in zip(pipeline.jobs, environment.jobs, strict=True):
+        if provisional.effect(ci_job.name).is_executor and job.inherit_variables is None:
+            ci_job = replace(ci_job, inherit_variables=False)
+        jobs.append(ci_job)
+    order = {
+        name: i
+        for i, name in enumerate(analyse(replace(pipeline, jobs=tuple(jobs))).execution_order())
+    }
+    jobs.sort(key=lambda j: order[j.name])
+    return replace(pipeline, jobs=tuple(jobs))
+
+
+def parent(environments: list[Environment]) -> Pipeline:
+    """The parent pipeline: one trigger job per environment, chosen by $DEPLOY_ENVIRONMENT."""
+    jobs = []
+    for environment in sorted(environments, key=lambda e: e.name):
+        loc = Loc(environment.path)
+        jobs.append(
+            CiJob(
+                name=f"{environment.name}-postdeploy-migrations",
+                stage=names.DEFAULT_STAGE,
+                needs=None,
+                when="on_success",
+                allow_failure=False,
+                retry=0,
+                interruptible=False,
+                resource_group=None,
+                timeout=None,
+                variables=(),
+                inherit_default=False,
+                inherit_variables=False,
+                script=(),
+                trigger=Trigger(
+                    include=child_path(environment.name),
+                    strategy="depend",
+                    forward_yaml_variables=False,
+                    forward_pipeline_variables=False,
+                ),
+                rules=(Rule(f'$DEPLOY_ENVIRONMENT == "{environment.name}"'),),
+                loc=loc,
+                locs=MappingProxyType({}),
+            )
+        )
+    return Pipeline(
+        path=PARENT_PATH,
+        source="environments/",
+        stages=PIPELINE_STAGES,
+        variables=(),
+        jobs=tuple(jobs),
+    )

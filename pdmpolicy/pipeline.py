@@ -1,0 +1,107 @@
+"""The GitLab CI model: what a pipeline file means once defaults and inheritance are resolved.
+
+Every pipeline the tool reasons about is one of these, whether it was lowered from an
+environment file (`lower.py`) or loaded from a GitLab CI file. Values are *effective*:
+`retry` already includes what `default:` contributes, `allow_failure` already includes the
+manual-job default. `locs` point at the text responsible for each effective value (in the
+environment file for lowered pipelines), so every finding lands on a line someone can edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pdmpolicy.location import Loc
+
+Locs = Mapping[str, Loc]
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    value: str
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Need:
+    job: str
+    optional: bool
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class ScriptLine:
+    text: str
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A trigger job's child pipeline: `trigger: include: <file>`."""
+
+    include: str
+    strategy: str | None
+    forward_yaml_variables: bool
+    forward_pipeline_variables: bool
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One entry of a trigger's `rules:`; only the `if:` form is emitted by the tool."""
+
+    if_: str
+
+
+@dataclass(frozen=True)
+class CiJob:
+    """One job with its effective settings."""
+
+    name: str
+    stage: str
+    needs: tuple[Need, ...] | None
+    """None: the job waits for every job of earlier stages. (): it waits for nothing."""
+    when: str
+    allow_failure: bool
+    retry: int
+    interruptible: bool
+    resource_group: str | None
+    timeout: str | None
+    variables: tuple[Variable, ...]
+    inherit_default: bool
+    inherit_variables: bool | tuple[str, ...]
+    script: tuple[ScriptLine, ...]
+    trigger: Trigger | None
+    rules: tuple[Rule, ...]
+    loc: Loc
+    locs: Locs = field(repr=False, compare=False)
+
+    def loc_of(self, name: str) -> Loc:
+        return self.locs.get(name, self.loc)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A pipeline file: stages, top-level variables, jobs in file order."""
+
+    path: str
+    source: str
+    """The input this pipeline was produced from (the environment file for lowered ones)."""
+    stages: tuple[str, ...]
+    variables: tuple[Variable, ...]
+    jobs: tuple[CiJob, ...]
+
+    def job(self, name: str) -> CiJob:
+        for job in self.jobs:
+            if job.name == name:
+                return job
+        raise KeyError(name)
+
+    def inherited_variables(self, job: CiJob) -> tuple[Variable, ...]:
+        """Top-level variables the job receives, per its `inherit: variables`."""
+        if job.inherit_variables is True:
+            return self.variables
+        if job.inherit_variables is False:
+            return ()
+        return tuple(v for v in self.variables if v.name in job.inherit_variables)

@@ -1,0 +1,36 @@
+"""The built-in policies: one module each, registered here by name.
+
+An explicit registry (as yamllint's `_RULES`): the names are part of the contract, and an
+unknown name in `policies/*.yml` is an error that lists these.
+"""
+
+from __future__ import annotations
+
+from pdmpolicy.policies.base import Policy
+from pdmpolicy.policies.kctl_environment_match import KctlEnvironmentMatch
+from pdmpolicy.policies.kubernetes_waits_for_migrations import KubernetesWaitsForMigrations
+from pdmpolicy.policies.no_auto_deploy_variables import NoAutoDeployVariables
+from pdmpolicy.policies.pdm_executor_timeout import PdmExecutorTimeout
+from pdmpolicy.policies.pdm_locked import PdmLocked
+from pdmpolicy.policies.pdm_no_auto_retry import PdmNoAutoRetry
+from pdmpolicy.policies.pdm_not_interruptible import PdmNotInterruptible
+from pdmpolicy.policies.pdm_one_environment_per_database import PdmOneEnvironmentPerDatabase
+from pdmpolicy.policies.rollout_step_shape import RolloutStepShape
+from pdmpolicy.policies.skip_flag_false import SkipFlagFalse
+from pdmpolicy.policies.waiver_valid import WaiverValid
+
+_POLICIES: tuple[Policy, ...] = (
+    KctlEnvironmentMatch(),
+    KubernetesWaitsForMigrations(),
+    NoAutoDeployVariables(),
+    PdmExecutorTimeout(),
+    PdmLocked(),
+    PdmNoAutoRetry(),
+    PdmNotInterruptible(),
+    PdmOneEnvironmentPerDatabase(),
+    RolloutStepShape(),
+    SkipFlagFalse(),
+    WaiverValid(),
+)
+
+REGISTRY: dict[str, Policy] = {policy.name: policy for policy in _POLICIES}

@@ -1,0 +1,130 @@
+"""What a policy is: metadata, documentation in fixed sections, and a pure check.
+
+A policy never reads files. The engine hands it a `Context` (the environments in its scope,
+each with its lowered pipeline and analysis, its options and the date) and stamps what it
+yields with the policy name, severity and waivers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pdmpolicy.analysis import Analysis
+from pdmpolicy.location import Loc
+from pdmpolicy.model import Environment
+from pdmpolicy.pipeline import Pipeline
+
+
+@dataclass(frozen=True)
+class Option:
+    """A policy parameter, settable in policies/*.yml."""
+
+    name: str
+    kind: str
+    """'duration' (e.g. '3h'), 'count' (whole number >= 0) or 'text'."""
+    default: Any
+    description: str
+
+
+@dataclass(frozen=True)
+class Violation:
+    """What a check yields; the engine turns it into a Finding."""
+
+    loc: Loc
+    message: str
+    environment: str | None = None
+    job: str | None = None
+    hint: str = ""
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class EnvironmentView:
+    """One environment as the policies see it: declared, lowered, analysed."""
+
+    environment: Environment
+    pipeline: Pipeline
+    analysis: Analysis
+
+    @property
+    def name(self) -> str:
+        return self.environment.name
+
+
+@dataclass(frozen=True)
+class Waiver:
+    policy: str | None
+    environment: str | None
+    job: str | None
+    reason: str | None
+    owner: str | None
+    expires: dt.date | None
+    expires_text: str | None
+    loc: Loc
+    locs: Mapping[str, Loc] = field(repr=False, compare=False)
+
+    def loc_of(self, name: str) -> Loc:
+        return self.locs.get(name, self.loc)
+
+    def expired(self, today: dt.date) -> bool:
+        return self.expires is not None and self.expires < today
+
+    def complete(self) -> bool:
+        return bool(
+            self.policy and self.environment and self.reason and self.owner and self.expires
+        )
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a check may look at."""
+
+    environments: tuple[EnvironmentView, ...]
+    """The environments in the policy's scope, by name."""
+    all_environments: tuple[EnvironmentView, ...]
+    """Every environment, for rules that relate one to another (upstream, shared database)."""
+    options: Mapping[str, Any]
+    today: dt.date
+    waivers: tuple[Waiver, ...] = ()
+    policy_names: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Documentation:
+    """The fixed sections every policy documents (SPEC.md, docs/policies.md)."""
+
+    what: str
+    why: str
+    failing_example: Mapping[str, str]
+    """File name -> content: environment files (and `policies.yml`) that fail the policy."""
+    fix: str
+    fixed_example: Mapping[str, str]
+    """The same files, corrected: they pass the policy."""
+
+
+class Policy:
+    """Base class: subclasses set the metadata and implement `check`."""
+
+    name: str = ""
+    summary: str = ""
+    default_severity: str = "error"
+    options: tuple[Option, ...] = ()
+    documentation: Documentation
+
+    def check(self, context: Context) -> Iterable[Violation]:
+        raise NotImplementedError
+
+    def option_defaults(self) -> dict[str, Any]:
+        return {option.name: option.default for option in self.options}
+
+
+def executors(view: EnvironmentView) -> Iterator[Any]:
+    """The executor effects of an environment's pipeline, in execution order."""
+    order = view.analysis.execution_order()
+    for name in order:
+        effect = view.analysis.effect(name)
+        if effect.is_executor:
+            yield effect

@@ -1,0 +1,82 @@
+"""skip-flag-false: Kubernetes executors pass SKIP_POST_DEPLOYMENT_MIGRATIONS="false"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pdmpolicy import names
+from pdmpolicy.analysis import KUBERNETES
+from pdmpolicy.policies.base import Context, Documentation, Policy, Violation, executors
+from pdmpolicy.policies.examples import GSTG, changed
+
+_SKIP = names.SKIP_VARIABLE
+
+
+class SkipFlagFalse(Policy):
+    name = "skip-flag-false"
+    summary = f'Kubernetes executors pass {_SKIP} exactly as "false" to k-ctl'
+    documentation = Documentation(
+        what=f"Every k-ctl call that upgrades for real is given `{_SKIP}` exactly as the "
+        "string `false`, on its own command line (in `kctl.variables`), not through job "
+        "variables.",
+        why="k-ctl creates the migrations Job only when told `false`; anything else ("
+        'missing, `0`, `""`, `no`) means the PDMs are silently skipped while the pipeline '
+        "reports success. In Rails the variable works by presence, so the literal must be "
+        "exactly the one k-ctl understands. A value in job `variables:` can be overridden "
+        "by a trigger variable; a value on the command line cannot.",
+        failing_example={
+            "gstg.yml": changed(
+                GSTG,
+                'SKIP_POST_DEPLOYMENT_MIGRATIONS: "false"',
+                'SKIP_POST_DEPLOYMENT_MIGRATIONS: "0"',
+            )
+        },
+        fix=f'Set `{_SKIP}: "false"` (quoted) under the job\'s `kctl.variables`.',
+        fixed_example={"gstg.yml": GSTG},
+    )
+
+    def check(self, context: Context) -> Iterator[Violation]:
+        for view in context.environments:
+            env = view.environment
+            for effect in executors(view):
+                if effect.kind != KUBERNETES:
+                    continue
+                job = effect.job
+                for call in effect.executor_calls:
+                    command = call.command
+                    value = command.assigned.get(_SKIP)
+                    loc = job.locs.get(f"script:{_SKIP}", command.loc)
+                    if value == "false":
+                        continue
+                    if value is not None:
+                        yield Violation(
+                            loc,
+                            f'k-ctl in {job.name} is given {_SKIP}={value!r}; only "false" '
+                            "makes it run the PDMs, anything else silently skips them",
+                            env.name,
+                            job.name,
+                            hint=f'set {_SKIP}: "false"',
+                            subject=f"{job.name}:value",
+                        )
+                    elif _SKIP in effect.effective_variables:
+                        variable = effect.effective_variables[_SKIP]
+                        yield Violation(
+                            variable.loc,
+                            f"{_SKIP} reaches k-ctl in {job.name} only through job variables, "
+                            "where a trigger variable can override it",
+                            env.name,
+                            job.name,
+                            hint="move it under kctl.variables so it is set on the k-ctl "
+                            "command line",
+                            subject=f"{job.name}:job-variable",
+                        )
+                    else:
+                        yield Violation(
+                            loc,
+                            f'k-ctl in {job.name} upgrades without {_SKIP}="false": the '
+                            "PDMs would be silently skipped",
+                            env.name,
+                            job.name,
+                            hint=f'add {_SKIP}: "false" under kctl.variables',
+                            subject=f"{job.name}:missing",
+                        )

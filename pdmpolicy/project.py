@@ -1,0 +1,121 @@
+"""Loading a repository: every environment file and the policy set, or every problem.
+
+Problems of all files are gathered before giving up, so one run shows everything wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pdmpolicy.analysis import analyse
+from pdmpolicy.config import PolicySet, load_policy_set
+from pdmpolicy.errors import InputError, Problem
+from pdmpolicy.load import read_yaml
+from pdmpolicy.location import Loc
+from pdmpolicy.lower import lower
+from pdmpolicy.model import Environment, build_environment
+from pdmpolicy.policies import REGISTRY
+from pdmpolicy.policies.base import EnvironmentView
+from pdmpolicy.schema import check_references, validate_shape
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    views: tuple[EnvironmentView, ...]
+    policy_set: PolicySet
+
+    @property
+    def environments(self) -> tuple[Environment, ...]:
+        return tuple(view.environment for view in self.views)
+
+
+def environment_files(directory: Path) -> list[Path]:
+    return sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")])
+
+
+def load_environments(directory: Path, root: Path) -> list[Environment]:
+    """Every environment in `directory`, validated; InputError lists the problems of all."""
+    problems: list[Problem] = []
+    environments: list[Environment] = []
+    files = environment_files(directory) if directory.is_dir() else []
+    if not files:
+        where = directory.as_posix()
+        raise InputError.at(
+            Loc(where),
+            f"no environment files (*.yml) in {where}",
+            "run from the repository root, or pass --environments DIR",
+        )
+    for file in files:
+        try:
+            doc = read_yaml(file, root)
+        except InputError as exc:
+            problems.extend(exc.problems)
+            continue
+        shape = validate_shape(doc)
+        if shape:
+            problems.extend(shape)
+            continue
+        references = check_references(doc, file.stem)
+        if references:
+            problems.extend(references)
+            continue
+        environments.append(build_environment(doc))
+    problems.extend(_upstream_problems(environments))
+    if problems:
+        raise InputError(problems)
+    return environments
+
+
+def _upstream_problems(environments: list[Environment]) -> list[Problem]:
+    by_name = {e.name: e for e in environments}
+    problems = []
+    for environment in environments:
+        upstream = environment.upstream
+        if upstream is None:
+            continue
+        loc = environment.loc_of("upstream")
+        if upstream == environment.name:
+            problems.append(Problem(loc, f"environment '{upstream}' names itself as upstream"))
+        elif upstream not in by_name:
+            problems.append(
+                Problem(
+                    loc,
+                    f"upstream '{upstream}' is not an environment here",
+                    "known: " + ", ".join(sorted(by_name)),
+                )
+            )
+        else:
+            seen = [environment.name]
+            current: str | None = upstream
+            while current is not None and current in by_name and current not in seen:
+                seen.append(current)
+                current = by_name[current].upstream
+            if current == environment.name:
+                problems.append(
+                    Problem(loc, "upstream chain forms a cycle: " + " -> ".join([*seen, current]))
+                )
+    return problems
+
+
+def load_project(root: Path, environments_dir: Path, policies_dir: Path) -> Project:
+    """Environments and policy set, both validated; InputError lists every problem."""
+    problems: list[Problem] = []
+    environments: list[Environment] = []
+    policy_set = None
+    try:
+        environments = load_environments(environments_dir, root)
+    except InputError as exc:
+        problems.extend(exc.problems)
+    try:
+        policy_set = load_policy_set(policies_dir, root, REGISTRY)
+    except InputError as exc:
+        problems.extend(exc.problems)
+    if problems or policy_set is None:
+        raise InputError(problems)
+    views = []
+    for environment in sorted(environments, key=lambda e: e.name):
+        pipeline = lower(environment)
+        views.append(EnvironmentView(environment, pipeline, analyse(pipeline)))
+    return Project(root, tuple(views), policy_set)

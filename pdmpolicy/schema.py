@@ -1,0 +1,417 @@
+"""The environment file format (SPEC.md), checked with cerberus, errors placed at their line.
+
+Two passes: cerberus checks the shape of one file (keys, types, enums, name patterns); then
+`check_references` checks what a shape cannot say (needs that name no job, ordering cycles,
+keys that belong to another runner, the file name). Every problem of a file is reported, not
+only the first. `json_schema()` exports the same format for editors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import cerberus
+
+from pdmpolicy import names
+from pdmpolicy.errors import Problem
+from pdmpolicy.load import Document
+from pdmpolicy.location import key_loc, resolve, value_loc
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_YAML11_SPECIAL = re.compile(
+    r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF"
+    r"|~|null|Null|NULL|[-+]?(?:0|[1-9][0-9_]*|0[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+)"
+    r"|[-+]?(?:[0-9][0-9_]*)?\.[0-9.]*(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+
+
+def is_yaml11_special(value: Any) -> bool:
+    """A plain (unquoted) scalar that GitLab's YAML 1.1 parser reads as boolean, number or null.
+
+    ruamel.yaml reads YAML 1.2, where plain `no` is the string "no"; GitLab reads YAML 1.1,
+    where it is false. Quoted strings are ScalarString instances and never special.
+    """
+    from ruamel.yaml.scalarstring import ScalarString
+
+    return (
+        isinstance(value, str)
+        and not isinstance(value, ScalarString)
+        and bool(_YAML11_SPECIAL.match(value))
+    )
+
+
+def parse_date(value: Any) -> dt.date | None:
+    """A `YYYY-MM-DD` date, quoted or not; None if it is not one."""
+    if isinstance(value, dt.datetime):
+        return None
+    if isinstance(value, dt.date):
+        return dt.date(value.year, value.month, value.day)
+    if isinstance(value, str) and _DATE.match(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+class _Validator(cerberus.Validator):  # type: ignore[misc]
+    """cerberus with the few types this format needs."""
+
+    types_mapping = cerberus.Validator.types_mapping.copy()
+    # YAML `true` is a Python bool and bool is an int: a retry of `true` must not pass.
+    types_mapping["count"] = cerberus.TypeDefinition("count", (int,), (bool,))
+    types_mapping["date"] = cerberus.TypeDefinition("date", (str, dt.date), ())
+
+    def _check_with_date(self, field: str, value: Any) -> None:
+        if parse_date(value) is None:
+            self._error(field, "expected a date written YYYY-MM-DD")
+
+    def _check_with_variable_value(self, field: str, value: Any) -> None:
+        if is_yaml11_special(value):
+            self._error(field, f"YAML_1_1:{value}")
+
+    def _check_with_duration(self, field: str, value: Any) -> None:
+        if names.parse_duration(value) is None:
+            self._error(field, "expected a duration such as '10h', '3h 30m' or '90 minutes'")
+
+
+def _string(**extra: Any) -> dict[str, Any]:
+    return {"type": "string", "empty": False, **extra}
+
+
+_NAME = _string(regex=names.NAME_PATTERN)
+_VARIABLES = {
+    "type": "dict",
+    "keysrules": {"type": "string", "regex": names.VARIABLE_PATTERN},
+    "valuesrules": {"type": "string", "check_with": "variable_value"},
+}
+_KCTL = {
+    "environment": {**_NAME, "required": True},
+    "stage": {"type": "string", "allowed": list(names.KCTL_STAGES)},
+    "action": {"type": "string", "allowed": list(names.KCTL_ACTIONS), "required": True},
+    "dry_run": {"type": "boolean"},
+    "wait_for_jobs": {"type": "boolean"},
+    "variables": _VARIABLES,
+}
+_JOB = {
+    "runner": {"type": "string", "allowed": list(names.RUNNERS), "required": True},
+    "stage": {"type": "string", "allowed": list(names.STAGES)},
+    "needs": {"type": "list", "schema": _NAME},
+    "when": {"type": "string", "allowed": list(names.JOB_WHEN)},
+    "retry": {"type": "count", "min": 0, "max": 2},
+    "allow_failure": {"type": "boolean"},
+    "interruptible": {"type": "boolean"},
+    "resource_group": _string(regex=names.RESOURCE_GROUP_PATTERN),
+    "timeout": _string(check_with="duration"),
+    "variables": _VARIABLES,
+    "inherit_variables": {
+        "type": ["boolean", "list"],
+        "schema": {"type": "string", "regex": names.VARIABLE_PATTERN},
+    },
+    "kctl": {"type": "dict", "schema": _KCTL},
+    "script": {
+        "type": "list",
+        "empty": False,
+        "schema": _string(regex=r"^[^\n\r]*$"),
+    },
+}
+ENVIRONMENT_SCHEMA: dict[str, Any] = {
+    "environment": {**_NAME, "required": True},
+    "database": {**_NAME, "required": True},
+    "upstream": {**_NAME, "nullable": True},
+    "rollout": {
+        "type": "dict",
+        "required": True,
+        "schema": {
+            "step": {"type": "string", "allowed": list(names.ROLLOUT_STEPS), "required": True},
+            "since": {"type": "date", "check_with": "date", "required": True},
+        },
+    },
+    "variables": _VARIABLES,
+    "jobs": {
+        "type": "dict",
+        "required": True,
+        "empty": False,
+        "keysrules": {"type": "string", "regex": names.NAME_PATTERN},
+        "valuesrules": {"type": "dict", "schema": _JOB},
+    },
+}
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+_TYPE_WORDS = {
+    "string": "a string",
+    "boolean": "true or false",
+    "count": "a whole number",
+    "dict": "a mapping",
+    "list": "a list",
+    "date": "a date written YYYY-MM-DD",
+}
+
+
+def _leaf_errors(errors: Any) -> Iterator[Any]:
+    for error in errors:
+        if error.is_group_error:
+            yield from _leaf_errors(error.child_errors)
+        else:
+            yield error
+
+
+def _message(error: Any, in_keys: bool) -> tuple[str, str]:
+    """Message and hint for one cerberus leaf error."""
+    field = error.document_path[-1] if error.document_path else "document"
+    value = error.value
+    rule = error.rule
+    code = error.code
+    if code == cerberus.errors.UNKNOWN_FIELD.code:
+        return f"unknown key '{field}'", "check the spelling against SPEC.md (`pdmpolicy schema`)"
+    if code == cerberus.errors.REQUIRED_FIELD.code:
+        return f"missing required key '{field}'", ""
+    if rule == "nullable" or (rule == "type" and value is None):
+        return f"'{field}' must not be empty", ""
+    if rule == "type":
+        wanted = error.constraint if isinstance(error.constraint, list) else [error.constraint]
+        words = " or ".join(_TYPE_WORDS.get(str(w), str(w)) for w in wanted)
+        hint = ""
+        if "string" in wanted and isinstance(value, bool | int | float):
+            literal = str(value).lower() if isinstance(value, bool) else str(value)
+            hint = f'quote it: {field}: "{literal}" (YAML reads unquoted {literal} as a ' + (
+                "boolean)" if isinstance(value, bool) else "number)"
+            )
+        return f"'{field}' must be {words}, found {_describe(value)}", hint
+    if rule == "allowed":
+        choices = ", ".join(str(c) for c in error.constraint)
+        return f"'{field}' must be one of {choices}; found {_describe(value)}", ""
+    if rule == "regex":
+        if in_keys:
+            if error.constraint == names.VARIABLE_PATTERN:
+                return f"'{value}' is not a valid variable name", (
+                    "use letters, digits and '_', not starting with a digit"
+                )
+            return f"'{value}' is not a valid name", (
+                "use lowercase letters, digits, '-' and '_' (at most 63 characters)"
+            )
+        if error.constraint == names.NAME_PATTERN:
+            return f"'{field}': {_describe(value)} is not a valid name", (
+                "use lowercase letters, digits, '-' and '_' (at most 63 characters)"
+            )
+        if error.constraint == names.VARIABLE_PATTERN:
+            return f"{_describe(value)} is not a valid variable name", ""
+        if "\\n" in error.constraint:
+            return "a script line must not contain a line break", "write one command per item"
+        return f"'{field}': {_describe(value)} has characters that are not allowed", ""
+    if rule == "min":
+        return f"'{field}' must be at least {error.constraint}, found {value}", ""
+    if rule == "max":
+        return f"'{field}' must be at most {error.constraint}, found {value}", (
+            "GitLab allows retry 0, 1 or 2" if field == "retry" else ""
+        )
+    if rule == "empty":
+        return f"'{field}' must not be empty", ""
+    if code == cerberus.errors.CUSTOM.code:
+        text = str(error.info[0]) if error.info else "invalid value"
+        if text.startswith("YAML_1_1:"):
+            literal = text.partition(":")[2]
+            kind = (
+                "null"
+                if literal.lower() in ("~", "null")
+                else "number"
+                if any(c.isdigit() for c in literal) or "." in literal
+                else "boolean"
+            )
+            return (
+                f"'{field}' must be a string; GitLab reads the unquoted {literal} as a {kind}",
+                f'quote it: {field}: "{literal}"',
+            )
+        return f"'{field}': {text}", ""
+    return f"'{field}': invalid value ({rule})", ""
+
+
+def validate_shape(doc: Document) -> list[Problem]:
+    """Check one environment file against ENVIRONMENT_SCHEMA; every problem, located."""
+    validator = _Validator(ENVIRONMENT_SCHEMA)
+    if validator.validate(dict(doc.data)):
+        return []
+    problems = []
+    for error in _leaf_errors(validator._errors):
+        in_keys = "keysrules" in error.schema_path
+        unknown = error.code == cerberus.errors.UNKNOWN_FIELD.code
+        loc = resolve(doc.path, doc.data, tuple(error.document_path), key=in_keys or unknown)
+        message, hint = _message(error, in_keys)
+        problems.append(Problem(loc, message, hint))
+    return problems
+
+
+_RUNNER_KEYS = {"vm": set(), "kubernetes": {"kctl"}, "generic": {"script"}}
+
+
+def check_references(doc: Document, stem: str) -> list[Problem]:
+    """What the shape cannot say: file name, runner-specific keys, needs, cycles.
+
+    Runs only on a document that passed `validate_shape`.
+    """
+    data = doc.data
+    path = doc.path
+    problems = []
+    if data["environment"] != stem:
+        problems.append(
+            Problem(
+                value_loc(path, data, "environment"),
+                f"environment '{data['environment']}' does not match the file name '{stem}.yml'",
+                f"name the file {data['environment']}.yml, or set environment: {stem}",
+            )
+        )
+    jobs = data["jobs"]
+    for name, job in jobs.items():
+        runner = job["runner"]
+        for key in ("kctl", "script"):
+            if key in job and key not in _RUNNER_KEYS[runner]:
+                problems.append(
+                    Problem(key_loc(path, job, key), f"'{key}' does not apply to runner: {runner}")
+                )
+        for key in _RUNNER_KEYS[runner]:
+            if key not in job:
+                problems.append(
+                    Problem(
+                        key_loc(path, jobs, name),
+                        f"job '{name}' has runner: {runner} but no '{key}'",
+                    )
+                )
+        if name in names.GITLAB_RESERVED:
+            problems.append(
+                Problem(
+                    key_loc(path, jobs, name),
+                    f"'{name}' is a GitLab CI keyword and cannot name a job",
+                )
+            )
+        needs = job.get("needs", [])
+        for index, need in enumerate(needs):
+            loc = resolve(path, data, ("jobs", name, "needs", index))
+            if need not in jobs:
+                known = ", ".join(sorted(jobs))
+                problems.append(
+                    Problem(
+                        loc,
+                        f"job '{name}' needs '{need}', which is not a job here",
+                        f"jobs in this file: {known}",
+                    )
+                )
+            elif need == name:
+                problems.append(Problem(loc, f"job '{name}' needs itself"))
+            elif needs.index(need) != index:
+                problems.append(Problem(loc, f"job '{name}' lists '{need}' in needs twice"))
+    problems.extend(_cycles(doc))
+    return problems
+
+
+def _cycles(doc: Document) -> list[Problem]:
+    """One problem per ordering cycle among `needs`, at the first job of the cycle."""
+    jobs = doc.data["jobs"]
+    graph = {
+        name: [n for n in job.get("needs", []) if n in jobs and n != name]
+        for name, job in jobs.items()
+    }
+    state: dict[str, int] = {}
+    problems = []
+    reported: set[frozenset[str]] = set()
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = 1
+        trail.append(name)
+        for need in graph[name]:
+            if state.get(need) == 1:
+                cycle = trail[trail.index(need) :]
+                key = frozenset(cycle)
+                if key not in reported:
+                    reported.add(key)
+                    start = min(cycle)
+                    order = cycle[cycle.index(start) :] + cycle[: cycle.index(start)] + [start]
+                    problems.append(
+                        Problem(
+                            resolve(doc.path, doc.data, ("jobs", start, "needs")),
+                            "needs form a cycle: " + " -> ".join(order),
+                            "a job cannot wait, directly or not, for itself",
+                        )
+                    )
+            elif need not in state:
+                visit(need, trail)
+        trail.pop()
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [])
+    return problems
+
+
+def json_schema() -> dict[str, Any]:
+    """ENVIRONMENT_SCHEMA as JSON Schema (draft 2020-12), for editors."""
+
+    def convert(rules: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        kinds = rules.get("type")
+        kinds = kinds if isinstance(kinds, list) else [kinds] if kinds else []
+        mapped = {
+            "string": "string", "boolean": "boolean", "count": "integer", "dict": "object",
+            "list": "array", "date": "string",
+        }  # fmt: skip
+        types = [mapped[k] for k in kinds]
+        if rules.get("nullable"):
+            types.append("null")
+        if types:
+            out["type"] = types[0] if len(types) == 1 else types
+        if "allowed" in rules:
+            out["enum"] = list(rules["allowed"])
+        if "regex" in rules:
+            out["pattern"] = rules["regex"]
+        if "date" in kinds:
+            out["pattern"] = _DATE.pattern
+        if "min" in rules:
+            out["minimum"] = rules["min"]
+        if "max" in rules:
+            out["maximum"] = rules["max"]
+        if rules.get("empty") is False and "string" in kinds:
+            out["minLength"] = 1
+        if "schema" in rules and "dict" in kinds:
+            out.update(convert_mapping(rules["schema"]))
+        elif "schema" in rules:
+            out["items"] = convert(rules["schema"])
+        if "keysrules" in rules:
+            out["propertyNames"] = convert(rules["keysrules"])
+        if "valuesrules" in rules:
+            out["additionalProperties"] = convert(rules["valuesrules"])
+        return out
+
+    def convert_mapping(schema: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {key: convert(rules) for key, rules in schema.items()},
+            "required": sorted(k for k, r in schema.items() if r.get("required")),
+            "additionalProperties": False,
+        }
+
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "pdmpolicy environment file",
+        "description": "environments/<name>.yml: one environment's post-deployment migration "
+        "jobs. See SPEC.md.",
+        **convert_mapping(ENVIRONMENT_SCHEMA),
+    }

@@ -1,0 +1,85 @@
+"""Shared fixtures: throwaway repositories and an in-process CLI runner.
+
+Hypothesis profiles: `dev` (default, quick) and `ci` (derandomized, many more examples),
+chosen with HYPOTHESIS_PROFILE; `.ci/run` uses `ci`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from pdmpolicy.cli import main
+
+settings.register_profile("dev", max_examples=50, deadline=None)
+settings.register_profile(
+    "ci",
+    max_examples=400,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class Repo:
+    """A temporary repository layout: environments/, policies/, ci/."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "environments").mkdir()
+        (root / "policies").mkdir()
+
+    def env(self, name: str, text: str | bytes) -> Path:
+        path = self.root / "environments" / name
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+        return path
+
+    def policies(self, text: str, name: str = "policies.yml") -> Path:
+        path = self.root / "policies" / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def files(self, files: dict[str, str]) -> None:
+        """Write documentation-style examples: `policies*.yml` to policies/, others to
+        environments/."""
+        for name, text in files.items():
+            if name.startswith("policies"):
+                self.policies(text, name)
+            else:
+                self.env(name, text)
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Repo]:
+    monkeypatch.chdir(tmp_path)
+    yield Repo(tmp_path)
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run `pdmpolicy ARGS...` in-process in the current directory."""
+
+    def runner(*args: str) -> Result:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return runner
