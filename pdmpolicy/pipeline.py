@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from pdmpolicy.location import Loc
 
@@ -55,6 +56,30 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Choice:
+    """One way `rules:` can decide a job: the rule's outcome, as a choice the prover covers.
+
+    `when == "never"` means the job is not in the pipeline for that choice.
+    """
+
+    when: str
+    allow_failure: bool
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """A construct the loader could not model; reported, never silently ignored."""
+
+    loc: Loc
+    what: str
+
+
+def _no_locs() -> Locs:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
 class CiJob:
     """One job with its effective settings."""
 
@@ -75,7 +100,14 @@ class CiJob:
     trigger: Trigger | None
     rules: tuple[Rule, ...]
     loc: Loc
-    locs: Locs = field(repr=False, compare=False)
+    locs: Locs = field(default_factory=_no_locs, repr=False, compare=False)
+    retry_when: tuple[str, ...] = ()
+    """`retry:when` conditions; () means GitLab's default (always)."""
+    choices: tuple[Choice, ...] = ()
+    """Outcomes `rules:` can give this job; () when the job has no rules (one outcome, as
+    above). Loaded pipelines only; rendered trigger rules are in `rules`."""
+    start_in: str | None = None
+    """For `when: delayed`."""
 
     def loc_of(self, name: str) -> Loc:
         return self.locs.get(name, self.loc)
@@ -91,6 +123,7 @@ class Pipeline:
     stages: tuple[str, ...]
     variables: tuple[Variable, ...]
     jobs: tuple[CiJob, ...]
+    unsupported: tuple[Unsupported, ...] = ()
 
     def job(self, name: str) -> CiJob:
         for job in self.jobs:
