@@ -223,6 +223,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INPUT
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:
+        # Writing failed (disk full, permissions): every output is staged first, so
+        # nothing was replaced.
+        where = f" {exc.filename}" if exc.filename else ""
+        print(
+            f"pdmpolicy: error: cannot write{where}: {exc.strerror or exc}; no file was changed",
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
     except Exception:
         print(
             "pdmpolicy: internal error (a bug in pdmpolicy; please report it with the "

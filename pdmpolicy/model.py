@@ -15,7 +15,7 @@ from typing import Any
 
 from pdmpolicy import names
 from pdmpolicy.load import Document
-from pdmpolicy.location import Loc, item_loc, key_loc, node_loc, value_loc
+from pdmpolicy.location import Loc, item_loc, key_loc, value_loc
 from pdmpolicy.schema import parse_date
 
 Locs = Mapping[str, Loc]
@@ -104,7 +104,8 @@ class Environment:
         raise KeyError(name)
 
 
-def _kctl(path: str, data: Any) -> Kctl:
+def _kctl(path: str, job: Any) -> Kctl:
+    data = job["kctl"]
     return Kctl(
         environment=str(data["environment"]),
         stage=str(data.get("stage", "main")),
@@ -112,7 +113,7 @@ def _kctl(path: str, data: Any) -> Kctl:
         dry_run=bool(data.get("dry_run", False)),
         wait_for_jobs=bool(data.get("wait_for_jobs", False)),
         variables=_variables(path, data.get("variables", {})),
-        loc=node_loc(path, data),
+        loc=key_loc(path, job, "kctl"),
         locs=_locs(path, data),
     )
 
@@ -134,7 +135,7 @@ def _job(path: str, jobs: Any, name: str) -> Job:
         timeout=data.get("timeout"),
         variables=_variables(path, data.get("variables", {})),
         inherit_variables=tuple(str(v) for v in inherit) if isinstance(inherit, list) else inherit,
-        kctl=_kctl(path, data["kctl"]) if "kctl" in data else None,
+        kctl=_kctl(path, data) if "kctl" in data else None,
         script=(
             tuple((str(line), item_loc(path, script, i)) for i, line in enumerate(script))
             if script is not None

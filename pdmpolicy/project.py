@@ -62,18 +62,20 @@ def load_environments(directory: Path, root: Path) -> list[Environment]:
             problems.extend(references)
             continue
         environments.append(build_environment(doc))
-    problems.extend(_upstream_problems(environments))
+    # An upstream whose own file is broken is reported there, not here as unknown.
+    unreadable = {file.stem for file in files} - {e.name for e in environments}
+    problems.extend(p for p in _upstream_problems(environments, unreadable))
     if problems:
         raise InputError(problems)
     return environments
 
 
-def _upstream_problems(environments: list[Environment]) -> list[Problem]:
+def _upstream_problems(environments: list[Environment], unreadable: set[str]) -> list[Problem]:
     by_name = {e.name: e for e in environments}
     problems = []
     for environment in environments:
         upstream = environment.upstream
-        if upstream is None:
+        if upstream is None or upstream in unreadable:
             continue
         loc = environment.loc_of("upstream")
         if upstream == environment.name:

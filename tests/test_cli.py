@@ -1,0 +1,113 @@
+"""The command line: formats, output files, exit codes, help."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from pdmpolicy.policies import REGISTRY
+from pdmpolicy.policies.examples import GSTG, changed
+from tests.conftest import REPO_ROOT, Repo
+
+RETRY = changed(
+    GSTG, "    timeout: 10h\n  gstg-kubernetes", "    timeout: 10h\n    retry: 1\n  gstg-kubernetes"
+)
+RETRY_LINE = RETRY.splitlines().index("    retry: 1") + 1
+
+
+def test_text_format_names_file_line_column_severity_policy(repo: Repo, run) -> None:  # type: ignore[no-untyped-def]
+    repo.env("gstg.yml", RETRY)
+    result = run("check", "--today", "2026-11-26")
+    assert result.code == 1
+    first = result.out.splitlines()[0]
+    assert first.startswith(f"environments/gstg.yml:{RETRY_LINE}:12: error pdm-no-auto-retry: ")
+    assert result.out.rstrip().endswith("1 error, 0 warnings, 0 waived")
+
+
+def test_json_format_is_exactly_the_spec_shape(repo: Repo, run) -> None:  # type: ignore[no-untyped-def]
+    repo.env("gstg.yml", RETRY)
+    result = run("check", "--today", "2026-11-26", "--format", "json")
+    assert result.code == 1
+    report = json.loads(result.out)
+    assert set(report) == {"findings", "summary"}
+    assert report["summary"] == {"errors": 1, "warnings": 0, "waived": 0}
+    (finding,) = report["findings"]
+    assert finding == {
+        "policy": "pdm-no-auto-retry",
+        "severity": "error",
+        "environment": "gstg",
+        "job": "gstg-vm-post-deploy-migrations",
+        "path": "environments/gstg.yml",
+        "line": RETRY_LINE,
+        "column": 12,
+        "message": finding["message"],
+        "waived": False,
+    }
+    assert "retry" in finding["message"]
+
+
+def test_output_writes_the_report_to_a_file(repo: Repo, run) -> None:  # type: ignore[no-untyped-def]
+    repo.env("gstg.yml", GSTG)
+    result = run(
+        "check", "--today", "2026-11-26", "--format", "json", "--output", "reports/check.json"
+    )
+    assert result.code == 0
+    assert result.out == ""
+    report = json.loads((repo.root / "reports/check.json").read_text(encoding="utf-8"))
+    assert report["summary"]["errors"] == 0
+
+
+def test_bad_today_is_a_usage_error(repo: Repo, run) -> None:  # type: ignore[no-untyped-def]
+    repo.env("gstg.yml", GSTG)
+    try:
+        code = run("check", "--today", "26/11/2026").code
+    except SystemExit as exc:  # argparse exits 2 on usage errors
+        code = int(exc.code or 0)
+    assert code == 2
+
+
+def test_explain_unknown_environment_lists_known(repo: Repo, run) -> None:  # type: ignore[no-untyped-def]
+    repo.env("gstg.yml", GSTG)
+    result = run("explain", "gprd")
+    assert result.code == 2
+    assert "known: gstg" in result.err
+
+
+def test_explain_shows_order_effects_and_graph(repo: Repo, run) -> None:  # type: ignore[no-untyped-def]
+    repo.env("gstg.yml", GSTG)
+    result = run("explain", "gstg")
+    assert result.code == 0
+    lines = result.out.splitlines()
+    vm = next(i for i, line in enumerate(lines) if "1. gstg-vm-post-deploy-migrations" in line)
+    assert "VM executor" in lines[vm]
+    assert (
+        "2. gstg-kubernetes-post-deploy-migrations: Kubernetes executor (runs PDMs"
+        in (lines[vm + 2])
+    )
+    assert "starts only after gstg-vm-post-deploy-migrations succeeded" in lines[vm + 3]
+    assert "```mermaid" in result.out and "j0 --> j1" in result.out
+
+
+def test_policies_lists_every_policy_and_documents_one(run) -> None:  # type: ignore[no-untyped-def]
+    listed = run("policies")
+    assert listed.code == 0
+    assert [line.split()[0] for line in listed.out.splitlines()] == sorted(REGISTRY)
+    one = run("policies", "skip-flag-false")
+    for section in ("### What it checks", "### Why it matters", "### Failing example", "### Fix"):
+        assert section in one.out
+    assert run("policies", "no-such-policy").code == 2
+
+
+def test_python_dash_m_and_help() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pdmpolicy", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+    assert done.returncode == 0
+    for command in ("check", "render", "explain", "schema", "policies"):
+        assert command in done.stdout
+    assert "exit codes" in done.stdout
