@@ -25,7 +25,7 @@ from pdmpolicy.policies import REGISTRY
 from pdmpolicy.policydocs import policy_markdown
 from pdmpolicy.project import Project, load_project
 from pdmpolicy.render import drift, rendered_files, write_all
-from pdmpolicy.reports import REPORTERS
+from pdmpolicy.reports import REPORTERS, Case, ReportInput
 from pdmpolicy.schema import json_schema
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
@@ -36,6 +36,17 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def _report_spec(text: str) -> tuple[str, Path]:
+    kind, sep, path = text.partition("=")
+    if not sep or not path:
+        raise argparse.ArgumentTypeError(f"expected FORMAT=FILE, got {text!r}")
+    if kind not in REPORTERS:
+        raise argparse.ArgumentTypeError(
+            f"unknown report format {kind!r} (valid: {', '.join(sorted(REPORTERS))})"
+        )
+    return kind, Path(path)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,6 +98,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write the report to FILE instead of standard output",
     )
+    check.add_argument(
+        "--report",
+        action="append",
+        type=_report_spec,
+        default=[],
+        metavar="FORMAT=FILE",
+        help="also write a report in FORMAT to FILE; repeatable (formats: "
+        + ", ".join(sorted(REPORTERS))
+        + ")",
+    )
+    check.add_argument(
+        "--link-base",
+        metavar="URL",
+        help="prefix for file links in the markdown note, e.g. "
+        "$CI_PROJECT_URL/-/blob/$CI_COMMIT_SHA",
+    )
 
     render = commands.add_parser(
         "render",
@@ -137,14 +164,43 @@ def _has_errors(findings: list[Finding]) -> bool:
     return counts(findings)["errors"] > 0
 
 
+def _cases(project: Project) -> tuple[Case, ...]:
+    """Every policy x environment evaluated, so passing policies show in JUnit."""
+    cases = []
+    for name in sorted(REGISTRY):
+        setting = project.policy_set.settings[name]
+        if setting.severity == "off":
+            continue
+        for view in project.views:
+            if setting.in_scope(view.name):
+                cases.append(Case(name, view.name, view.environment.path))
+    return tuple(cases)
+
+
+def _report_input(
+    args: argparse.Namespace, project: Project, findings: list[Finding]
+) -> ReportInput:
+    return ReportInput(
+        findings=tuple(findings),
+        cases=_cases(project),
+        views=project.views,
+        waivers=project.policy_set.waivers,
+        today=_today(args),
+        link_base=getattr(args, "link_base", None),
+    )
+
+
 def _check(args: argparse.Namespace) -> int:
     project = _load(args)
     findings = evaluate(project, _today(args))
-    report = REPORTERS[args.format](findings)
+    report = _report_input(args, project, findings)
+    outputs = {path: REPORTERS[kind](report) for kind, path in args.report}
+    main_report = REPORTERS[args.format](report)
     if args.output:
-        write_files({args.output: report})
-    else:
-        sys.stdout.write(report)
+        outputs[args.output] = main_report
+    write_files(outputs)
+    if not args.output:
+        sys.stdout.write(main_report)
     return EXIT_FINDINGS if _has_errors(findings) else EXIT_OK
 
 
@@ -153,7 +209,7 @@ def _render(args: argparse.Namespace) -> int:
     findings = evaluate(project, _today(args))
     files = rendered_files(project)
     if _has_errors(findings):
-        sys.stdout.write(REPORTERS["text"](findings))
+        sys.stdout.write(REPORTERS["text"](ReportInput(tuple(findings))))
         print("pdmpolicy: not rendering while error-level findings stand", file=sys.stderr)
         return EXIT_FINDINGS
     if args.check:

@@ -1,0 +1,35 @@
+"""What every reporter is given: the findings and the context they were found in."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from pdmpolicy.findings import Finding
+from pdmpolicy.policies.base import EnvironmentView, Waiver
+
+
+@dataclass(frozen=True)
+class Case:
+    """One policy evaluated on one subject (an environment, or a file where none applies).
+
+    JUnit shows one test case per Case, so passing policies show as passing.
+    """
+
+    policy: str
+    subject: str
+    path: str
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    findings: tuple[Finding, ...]
+    cases: tuple[Case, ...] = ()
+    views: tuple[EnvironmentView, ...] = ()
+    waivers: tuple[Waiver, ...] = ()
+    today: dt.date | None = None
+    title: str = "pdmpolicy check"
+    extra_sections: tuple[str, ...] = field(default=())
+    """Markdown blocks added to the merge-request note (e.g. the behavioural diff)."""
+    link_base: str | None = None
+    """Prefix that turns `path#Lline` into a link on GitLab (`<project>/-/blob/<sha>/`)."""
