@@ -1,8 +1,8 @@
 """The policy engine: run every enabled policy, stamp severity, apply waivers.
 
 Policies are pure; this is where their output becomes findings. A policy that raises is a
-bug in pdmpolicy: it becomes an error-level finding that says so (never a silent pass), and
-the traceback goes to stderr.
+bug in pdmpolicy: it becomes an error-level finding that says so, whatever the policy's
+configured severity and waivers (never a silent pass), and the traceback goes to stderr.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import datetime as dt
 import sys
 import traceback
 
+from pdmpolicy.errors import InputError, Problem
 from pdmpolicy.findings import Finding
 from pdmpolicy.location import Loc
 from pdmpolicy.policies import REGISTRY
-from pdmpolicy.policies.base import Context, Policy, Violation, Waiver
+from pdmpolicy.policies.base import Context, EnvironmentView, Policy, Violation, Waiver
 from pdmpolicy.project import Project
 
 UNWAIVABLE = frozenset({"waiver-valid"})
@@ -37,6 +38,10 @@ def _waiver_for(
     return None
 
 
+INTERNAL_ERROR = "internal-error"
+"""The subject of the finding a crashed policy becomes: always an error, never waived."""
+
+
 def run_policy(policy: Policy, context: Context) -> list[Violation]:
     """The policy's violations; a crash becomes one violation that reports the bug."""
     try:
@@ -48,19 +53,46 @@ def run_policy(policy: Policy, context: Context) -> list[Violation]:
                 Loc(context.environments[0].environment.path if context.environments else "."),
                 f"internal error: policy {policy.name} crashed ({type(exc).__name__}: {exc}); "
                 "this is a bug in pdmpolicy, please report it with the input",
-                subject="internal-error",
+                subject=INTERNAL_ERROR,
             )
         ]
 
 
-def evaluate(project: Project, today: dt.date) -> list[Finding]:
-    """Every finding of every enabled policy on the project, sorted for stable output."""
+def _unknown_scopes(project: Project) -> list[Problem]:
+    """Scopes naming environments that do not exist: a typo would silently turn a policy off."""
+    known = {view.name for view in project.views}
+    problems = []
+    for name, setting in sorted(project.policy_set.settings.items()):
+        for environment in setting.environments or ():
+            if environment not in known:
+                problems.append(
+                    Problem(
+                        setting.locs.get("environments", setting.loc or Loc(".")),
+                        f"policy '{name}' is scoped to environment '{environment}', which does "
+                        "not exist",
+                        "known: " + ", ".join(sorted(known)),
+                    )
+                )
+    return problems
+
+
+def evaluate(
+    project: Project, today: dt.date, base: tuple[EnvironmentView, ...] | None = None
+) -> list[Finding]:
+    """Every finding of every enabled policy on the project, sorted for stable output.
+
+    `base` holds the environments at `--base REF`; policies that need one are skipped
+    without it.
+    """
+    problems = _unknown_scopes(project)
+    if problems:
+        raise InputError(problems)
     findings: list[Finding] = []
     settings = project.policy_set.settings
     for name in sorted(REGISTRY):
         policy = REGISTRY[name]
         setting = settings[name]
-        if setting.severity == "off":
+        if setting.severity == "off" or (policy.needs_base and base is None):
             continue
         in_scope = tuple(v for v in project.views if setting.in_scope(v.name))
         context = Context(
@@ -70,15 +102,19 @@ def evaluate(project: Project, today: dt.date) -> list[Finding]:
             today=today,
             waivers=project.policy_set.waivers,
             policy_names=frozenset(REGISTRY),
+            base=base,
         )
         for violation in run_policy(policy, context):
             if violation.environment is not None and not setting.in_scope(violation.environment):
                 continue
-            waiver = _waiver_for(violation, name, project.policy_set.waivers, today)
+            crashed = violation.subject == INTERNAL_ERROR
+            waiver = (
+                None if crashed else _waiver_for(violation, name, project.policy_set.waivers, today)
+            )
             findings.append(
                 Finding(
                     policy=name,
-                    severity=setting.severity,
+                    severity="error" if crashed else setting.severity,
                     message=violation.message,
                     loc=violation.loc,
                     environment=violation.environment,

@@ -1,13 +1,15 @@
 """Reading YAML input files: bytes on disk to a round-trip tree with positions.
 
 Every way a file can be unreadable ends here as an `InputError` with file:line:col;
-nothing below this module sees raw bytes. Anchors and aliases are refused in environment
-and policy files: they are not needed there, and refusing them closes alias bombs and
-values smuggled in through merge keys.
+nothing below this module sees raw bytes. Anchors, aliases and tags are refused in
+environment and policy files: they are not needed there, and refusing them closes alias
+bombs, values smuggled in through merge keys, and tags that silently change a value's type.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.events import AliasEvent, CollectionStartEvent, NodeEvent, ScalarEvent
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
 from pdmpolicy.errors import InputError
 from pdmpolicy.location import Loc
@@ -23,20 +26,43 @@ from pdmpolicy.location import Loc
 MAX_BYTES = 1024 * 1024
 """Environment and policy files are a few kilobytes; anything past this is a mistake."""
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_NOT_PLAIN_TEXT = re.compile(
+    "[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+"""Characters refused anywhere in a file: control characters (C0 but tab and line breaks,
+DEL, C1 including NEL), the Unicode line and paragraph separators, surrogates and
+non-characters. YAML refuses most of them without a line number, and the ones YAML takes
+as line breaks would make its line numbers disagree with every editor's."""
+
 
 @dataclass(frozen=True)
 class Document:
-    """A loaded YAML file: its repository-relative path and its round-trip tree."""
+    """A loaded YAML file: its repository-relative path, its round-trip tree and its text."""
 
     path: str
     data: Any
+    text: str = ""
+
+    def source(self, loc: Loc) -> str:
+        """The plain scalar written at `loc` (a number, boolean or null as typed), or ''."""
+        lines = self.text.splitlines()
+        if not 1 <= loc.line <= len(lines):
+            return ""
+        match = re.match(r"[^\s,\[\]{}]+", lines[loc.line - 1][loc.column - 1 :])
+        return match.group(0).removesuffix(":") if match else ""
 
 
 def display_path(path: Path, root: Path) -> str:
-    """The path as users and reports see it: relative to the repository when inside it."""
+    """The path as users and reports see it: relative to the repository when inside it.
+
+    The file's own name is kept even when it is a symbolic link: the user wrote the link,
+    and its name is what the environment is called.
+    """
     try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
+        absolute = Path(os.path.normpath(path.absolute()))
+        return (absolute.parent.resolve() / absolute.name).relative_to(root.resolve()).as_posix()
+    except (ValueError, OSError, RuntimeError):
         return path.as_posix()
 
 
@@ -61,11 +87,11 @@ def _yaml() -> YAML:
     return yaml
 
 
-def _mark_loc(path: str, error: MarkedYAMLError) -> Loc:
-    mark = error.problem_mark or error.context_mark
-    if mark is None:
-        return Loc(path)
-    return Loc(path, mark.line + 1, mark.column + 1)
+def _position(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of character `offset`, counting line breaks as YAML does."""
+    breaks = list(_LINE_BREAK.finditer(text, 0, offset))
+    start = breaks[-1].end() if breaks else 0
+    return len(breaks) + 1, offset - start + 1
 
 
 def _decode(path: str, raw: bytes) -> str:
@@ -76,46 +102,170 @@ def _decode(path: str, raw: bytes) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        before = raw[: exc.start]
-        line = before.count(b"\n") + 1
-        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        # Everything before the bad byte decoded, so the column counts characters.
+        good = raw[: exc.start].decode("utf-8")
+        line, column = _position(good, len(good))
         raise InputError.at(
             Loc(path, line, column),
             f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
             "save the file as UTF-8",
         ) from None
-    for number, text_line in enumerate(text.splitlines(), start=1):
-        for column, char in enumerate(text_line, start=1):
-            if (ord(char) < 0x20 and char != "\t") or char == "\x7f":
-                raise InputError.at(
-                    Loc(path, number, column),
-                    f"control character U+{ord(char):04X} in the file",
-                    "remove it; YAML files here are plain text",
-                )
+    bad = _NOT_PLAIN_TEXT.search(text)
+    if bad:
+        line, column = _position(text, bad.start())
+        raise InputError.at(
+            Loc(path, line, column),
+            f"control or non-text character U+{ord(bad.group()):04X} in the file",
+            "remove it; YAML files here are plain text",
+        )
     return text
 
 
+def _tag_text(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml") else tag
+
+
+def _refuse_event(path: str, event: Any) -> None:
+    mark = event.start_mark
+    loc = Loc(path, mark.line + 1, mark.column + 1)
+    hint = "write the value out in full; anchors, aliases, merge keys and tags are refused"
+    if isinstance(event, AliasEvent):
+        raise InputError.at(loc, f"YAML alias '*{event.anchor}' is not allowed here", hint)
+    if isinstance(event, NodeEvent) and event.anchor is not None:
+        raise InputError.at(loc, f"YAML anchor '&{event.anchor}' is not allowed here", hint)
+    tag = getattr(event, "tag", None)
+    if isinstance(event, ScalarEvent | CollectionStartEvent) and tag is not None:
+        raise InputError.at(
+            loc,
+            f"YAML tag '{_tag_text(str(tag))}' is not allowed here",
+            "remove the tag; write strings in quotes",
+        )
+
+
+def _first_key(node: Node, duplicate: Any) -> Node | None:
+    """The first key equal to the one at `duplicate`'s mark, in the mapping holding it."""
+    if isinstance(node, MappingNode):
+        for key, _ in node.value:
+            if (key.start_mark.line, key.start_mark.column) == (duplicate.line, duplicate.column):
+                for first, _ in node.value:
+                    if first is key:
+                        return None  # equal only once constructed (1 and true)
+                    if first.tag == key.tag and first.value == key.value:
+                        return first  # type: ignore[no-any-return]
+        children = [n for pair in node.value for n in pair]
+    elif isinstance(node, SequenceNode):
+        children = list(node.value)
+    else:
+        return None
+    for child in children:
+        found = _first_key(child, duplicate)
+        if found is not None:
+            return found
+    return None
+
+
+def _duplicate(path: str, text: str, exc: MarkedYAMLError) -> InputError:
+    mark = exc.problem_mark
+    loc = Loc(path, mark.line + 1, mark.column + 1)
+    try:
+        root = _yaml().compose(text)
+        first = _first_key(root, mark) if root is not None else None
+    except (YAMLError, RecursionError):
+        first = None
+    if first is None or not isinstance(first.value, str):
+        problem = (exc.problem or "duplicate key").replace("\n", " ")
+        return InputError.at(loc, problem, "each key may appear once in a mapping")
+    return InputError.at(
+        loc,
+        f"duplicate key '{first.value}': already written at line {first.start_mark.line + 1}",
+        "each key may appear once in a mapping; remove or merge one of them",
+    )
+
+
+def _at(mark: Any) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _syntax(path: str, exc: MarkedYAMLError) -> InputError:
+    """A YAML syntax error in words a release engineer can act on."""
+    problem = " ".join((exc.problem or str(exc)).split())
+    context = exc.context or ""
+    here = exc.problem_mark or exc.context_mark
+    opened = exc.context_mark
+    if "'\\t'" in problem:
+        return InputError.at(
+            _loc(path, here),
+            "tab character where YAML expects indentation or a value",
+            "indent with spaces; YAML does not allow tabs for indentation",
+        )
+    if "flow sequence" in context or "flow mapping" in context:
+        close = "]" if "sequence" in context else "}"
+        found = problem.rpartition("but got ")[2] or "something else"
+        found = "the end of the file" if found == "'<stream end>'" else found
+        return InputError.at(
+            _loc(path, opened),
+            f"'{'[' if close == ']' else '{'}' opened here is not closed "
+            f"(found {found} at {_at(here)})",
+            f"close it with '{close}', and separate items with ','",
+        )
+    if "quoted scalar" in context:
+        return InputError.at(
+            _loc(path, opened),
+            "quoted string opened here is not closed",
+            "end it with the same quote character",
+        )
+    if problem.startswith("expected <block end>") and here is not None and opened is not None:
+        found = problem.rpartition("but found ")[2]
+        found = {
+            "'<block mapping start>'": "a key",
+            "'-'": "a list item",
+            "'?'": "a key",
+            "'<scalar>'": "a value",
+        }.get(found, found)
+        kind, entries = ("mapping", "keys") if "mapping" in context else ("list", "items")
+        return InputError.at(
+            _loc(path, here),
+            f"bad indentation: {found} in column {here.column + 1}, inside the {kind} "
+            f"started at line {opened.line + 1} whose {entries} are in column "
+            f"{opened.column + 1}",
+            f"indent with spaces so that {entries} of one {kind} start in the same column",
+        )
+    if problem == "mapping values are not allowed here":
+        return InputError.at(
+            _loc(path, here),
+            "unexpected ':' (bad indentation, or a value containing ': ')",
+            "check this line's indentation; quote a value that contains ': '",
+        )
+    if "another document" in problem:
+        return InputError.at(
+            _loc(path, here),
+            "a second YAML document ('---') in the file",
+            "keep one document per file",
+        )
+    if "cannot start any token" in problem:
+        return InputError.at(_loc(path, here), problem, "quote the value")
+    message = problem if not context else f"{problem} ({context} at {_at(opened)})"
+    return InputError.at(_loc(path, here), message, "this is not valid YAML")
+
+
+def _loc(path: str, mark: Any) -> Loc:
+    return Loc(path) if mark is None else Loc(path, mark.line + 1, mark.column + 1)
+
+
 def parse_text(path: str, text: str) -> Any:
-    """Parse YAML text into a round-trip tree, refusing aliases; raises `InputError`."""
+    """Parse YAML text into a round-trip tree, refusing aliases, anchors and tags.
+
+    Raises `InputError`.
+    """
     yaml = _yaml()
     try:
         for event in yaml.parse(text):
-            if isinstance(event, AliasEvent):
-                mark = event.start_mark
-                raise InputError.at(
-                    Loc(path, mark.line + 1, mark.column + 1),
-                    f"YAML alias '*{event.anchor}' is not allowed here",
-                    "write the value out in full; anchors, aliases and merge keys are refused",
-                )
+            _refuse_event(path, event)
         return yaml.load(text)
     except MarkedYAMLError as exc:
-        problem = (exc.problem or str(exc)).strip()
-        if "found duplicate key" in problem or type(exc).__name__ == "DuplicateKeyError":
-            problem = problem.replace("\n", " ")
-            hint = "each key may appear once in a mapping"
-        else:
-            hint = "this is not valid YAML"
-        raise InputError.at(_mark_loc(path, exc), problem, hint) from None
+        if type(exc).__name__ == "DuplicateKeyError":
+            raise _duplicate(path, text, exc) from None
+        raise _syntax(path, exc) from None
     except YAMLError as exc:
         raise InputError.at(Loc(path), f"cannot parse YAML: {exc}") from None
     except RecursionError:
@@ -124,11 +274,23 @@ def parse_text(path: str, text: str) -> Any:
         ) from None
 
 
+def _describe_top(data: Any) -> str:
+    if isinstance(data, list):
+        return "a list"
+    if isinstance(data, bool):
+        return f"the boolean {str(data).lower()}"
+    if isinstance(data, int | float):
+        return f"the number {data}"
+    if isinstance(data, str):
+        return f"the text {data!r}"
+    return "a single value"
+
+
 def read_yaml(file: Path, root: Path) -> Document:
     """Read and parse one YAML file; the top level must be a mapping."""
     path = display_path(file, root)
     try:
-        if file.is_symlink() and not _inside(file.resolve(), root.resolve()):
+        if _leaves_repository(file, root):
             raise InputError.at(
                 Loc(path), "symbolic link leads outside the repository", "copy the file in"
             )
@@ -142,14 +304,54 @@ def read_yaml(file: Path, root: Path) -> Document:
         raw = file.read_bytes()
     except OSError as exc:
         raise InputError.at(Loc(path), f"cannot read file: {exc.strerror or exc}") from None
+    except RuntimeError:  # pathlib's report of a symbolic link loop
+        raise InputError.at(Loc(path), "cannot read file: symbolic link loop") from None
+    return parse_document(path, raw)
+
+
+def parse_document(path: str, raw: bytes) -> Document:
+    """Decode and parse the bytes of a YAML file shown as `path`; the top level must be a
+    mapping. Used for files on disk and for files read from git (`--base`)."""
+    if len(raw) > MAX_BYTES:
+        raise InputError.at(
+            Loc(path),
+            f"file is {len(raw)} bytes, more than the {MAX_BYTES} allowed",
+            "an environment or policy file is a few kilobytes",
+        )
     text = _decode(path, raw)
     data = parse_text(path, text)
     if data is None:
-        raise InputError.at(Loc(path), "file is empty", "expected a mapping of keys to values")
+        if not text.strip():
+            raise InputError.at(Loc(path), "file is empty", "expected a mapping of keys to values")
+        only_comments = all(
+            not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()
+        )
+        if only_comments:
+            raise InputError.at(
+                Loc(path), "file holds only comments", "expected a mapping of keys to values"
+            )
+        raise InputError.at(Loc(path), "expected a mapping at the top of the file, found null")
     if not isinstance(data, dict):
-        kind = "list" if isinstance(data, list) else "single value"
-        raise InputError.at(Loc(path), f"expected a mapping at the top of the file, found a {kind}")
-    return Document(path, data)
+        raise InputError.at(
+            Loc(path),
+            f"expected a mapping at the top of the file, found {_describe_top(data)}",
+            "the file holds keys such as 'environment:' and 'jobs:'",
+        )
+    return Document(path, data, text)
+
+
+def _leaves_repository(file: Path, root: Path) -> bool:
+    """True when a file inside the repository is reached through a link leading out of it.
+
+    A path given outside the repository (an explicit --environments /elsewhere) is taken
+    as meant.
+    """
+    real_root = root.resolve()
+    written = Path(os.path.normpath(file.absolute()))
+    inside = _inside(written, real_root) or _inside(
+        written, Path(os.path.normpath(root.absolute()))
+    )
+    return inside and not _inside(file.resolve(strict=True), real_root)
 
 
 def _inside(path: Path, root: Path) -> bool:

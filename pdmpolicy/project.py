@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pdmpolicy import gitref
 from pdmpolicy.analysis import analyse
 from pdmpolicy.config import PolicySet, load_policy_set
-from pdmpolicy.errors import InputError, Problem
-from pdmpolicy.load import read_yaml
+from pdmpolicy.errors import InputError, Problem, UsageError
+from pdmpolicy.load import Document, parse_document, read_yaml
 from pdmpolicy.location import Loc
 from pdmpolicy.lower import lower
 from pdmpolicy.model import Environment, build_environment
@@ -39,7 +40,8 @@ def load_environments(directory: Path, root: Path) -> list[Environment]:
     """Every environment in `directory`, validated; InputError lists the problems of all."""
     problems: list[Problem] = []
     environments: list[Environment] = []
-    files = environment_files(directory) if directory.is_dir() else []
+    _require_directory(directory, "environments")
+    files = environment_files(directory)
     if not files:
         where = directory.as_posix()
         raise InputError.at(
@@ -53,21 +55,74 @@ def load_environments(directory: Path, root: Path) -> list[Environment]:
         except InputError as exc:
             problems.extend(exc.problems)
             continue
-        shape = validate_shape(doc)
-        if shape:
-            problems.extend(shape)
-            continue
-        references = check_references(doc, file.stem)
-        if references:
-            problems.extend(references)
-            continue
-        environments.append(build_environment(doc))
+        _validated(doc, file.stem, environments, problems)
+    return _checked_set(environments, {file.stem for file in files}, problems)
+
+
+def _validated(doc: Document, stem: str, into: list[Environment], problems: list[Problem]) -> None:
+    """Schema, then references; a valid document joins `into`, problems join `problems`."""
+    shape = validate_shape(doc)
+    if shape:
+        problems.extend(shape)
+        return
+    references = check_references(doc, stem)
+    if references:
+        problems.extend(references)
+        return
+    into.append(build_environment(doc))
+
+
+def _checked_set(
+    environments: list[Environment], stems: set[str], problems: list[Problem]
+) -> list[Environment]:
     # An upstream whose own file is broken is reported there, not here as unknown.
-    unreadable = {file.stem for file in files} - {e.name for e in environments}
-    problems.extend(p for p in _upstream_problems(environments, unreadable))
+    unreadable = stems - {e.name for e in environments}
+    problems.extend(_upstream_problems(environments, unreadable))
     if problems:
         raise InputError(problems)
     return environments
+
+
+def views_of(environments: list[Environment]) -> tuple[EnvironmentView, ...]:
+    """Lowered and analysed, in name order."""
+    views = []
+    for environment in sorted(environments, key=lambda e: e.name):
+        pipeline = lower(environment)
+        views.append(EnvironmentView(environment, pipeline, analyse(pipeline)))
+    return tuple(views)
+
+
+def load_base(root: Path, ref: str, directory: Path) -> tuple[EnvironmentView, ...]:
+    """The environments as they were at git `ref` (nothing checked out, nothing written).
+
+    Problems are reported at `REF:path`; an environment directory missing at the ref (the
+    change creates it) gives no environments.
+    """
+    try:
+        relative = directory.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise UsageError(f"--base needs {directory} inside the repository") from None
+    files = gitref.files_at(root, ref, "" if relative == "." else relative)
+    problems: list[Problem] = []
+    environments: list[Environment] = []
+    for path, raw in files.items():
+        try:
+            doc = parse_document(f"{ref}:{path}", raw)
+        except InputError as exc:
+            problems.extend(exc.problems)
+            continue
+        _validated(doc, Path(path).stem, environments, problems)
+    return views_of(_checked_set(environments, {Path(p).stem for p in files}, problems))
+
+
+def _require_directory(directory: Path, what: str) -> None:
+    """A missing input directory is a usage error: a mistyped path must not check nothing."""
+    if not directory.is_dir():
+        state = "is not a directory" if directory.exists() else "does not exist"
+        raise UsageError(
+            f"{what} directory '{directory.as_posix()}' {state}; run from the repository "
+            f"root, or pass --{what} DIR"
+        )
 
 
 def _upstream_problems(environments: list[Environment], unreadable: set[str]) -> list[Problem]:
@@ -106,6 +161,8 @@ def load_project(root: Path, environments_dir: Path, policies_dir: Path) -> Proj
     problems: list[Problem] = []
     environments: list[Environment] = []
     policy_set = None
+    _require_directory(environments_dir, "environments")
+    _require_directory(policies_dir, "policies")
     try:
         environments = load_environments(environments_dir, root)
     except InputError as exc:
@@ -116,8 +173,4 @@ def load_project(root: Path, environments_dir: Path, policies_dir: Path) -> Proj
         problems.extend(exc.problems)
     if problems or policy_set is None:
         raise InputError(problems)
-    views = []
-    for environment in sorted(environments, key=lambda e: e.name):
-        pipeline = lower(environment)
-        views.append(EnvironmentView(environment, pipeline, analyse(pipeline)))
-    return Project(root, tuple(views), policy_set)
+    return Project(root, views_of(environments), policy_set)

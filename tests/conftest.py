@@ -7,6 +7,7 @@ chosen with HYPOTHESIS_PROFILE; `.ci/run` uses `ci`.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,14 +58,38 @@ class Repo:
         path.write_text(text, encoding="utf-8")
         return path
 
-    def files(self, files: dict[str, str]) -> None:
+    def files(self, files: dict[str, str]) -> list[str]:
         """Write documentation-style examples: `policies*.yml` to policies/, others to
-        environments/."""
+        environments/; `base:<name>` files are committed first, as the merge request's
+        target. Returns the extra arguments `check` needs (`--base HEAD` when there is a
+        base)."""
+        base = {k.removeprefix("base:"): v for k, v in files.items() if k.startswith("base:")}
+        if base:
+            for name, text in base.items():
+                self.env(name, text)
+            self.commit("base")
+            for name in base:
+                (self.root / "environments" / name).unlink()
         for name, text in files.items():
+            if name.startswith("base:"):
+                continue
             if name.startswith("policies"):
                 self.policies(text, name)
             else:
                 self.env(name, text)
+        return ["--base", "HEAD"] if base else []
+
+    def commit(self, message: str) -> None:
+        """Commit everything in the repository (creating it on first use)."""
+        if not (self.root / ".git").exists():
+            self.git("init", "-q")
+        self.git("add", "-A")
+        self.git(
+            "-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-qm", message
+        )
+
+    def git(self, *args: str) -> None:
+        subprocess.run(["git", "-C", str(self.root), *args], check=True, capture_output=True)
 
 
 @pytest.fixture

@@ -10,11 +10,13 @@ from pdmpolicy.policies.base import Policy
 from pdmpolicy.policies.kctl_environment_match import KctlEnvironmentMatch
 from pdmpolicy.policies.kubernetes_waits_for_migrations import KubernetesWaitsForMigrations
 from pdmpolicy.policies.no_auto_deploy_variables import NoAutoDeployVariables
+from pdmpolicy.policies.one_step_at_a_time import OneStepAtATime
 from pdmpolicy.policies.pdm_executor_timeout import PdmExecutorTimeout
 from pdmpolicy.policies.pdm_locked import PdmLocked
 from pdmpolicy.policies.pdm_no_auto_retry import PdmNoAutoRetry
 from pdmpolicy.policies.pdm_not_interruptible import PdmNotInterruptible
 from pdmpolicy.policies.pdm_one_environment_per_database import PdmOneEnvironmentPerDatabase
+from pdmpolicy.policies.promotion_order import PromotionOrder
 from pdmpolicy.policies.rollout_step_shape import RolloutStepShape
 from pdmpolicy.policies.skip_flag_false import SkipFlagFalse
 from pdmpolicy.policies.waiver_valid import WaiverValid
@@ -23,11 +25,13 @@ _POLICIES: tuple[Policy, ...] = (
     KctlEnvironmentMatch(),
     KubernetesWaitsForMigrations(),
     NoAutoDeployVariables(),
+    OneStepAtATime(),
     PdmExecutorTimeout(),
     PdmLocked(),
     PdmNoAutoRetry(),
     PdmNotInterruptible(),
     PdmOneEnvironmentPerDatabase(),
+    PromotionOrder(),
     RolloutStepShape(),
     SkipFlagFalse(),
     WaiverValid(),

@@ -90,6 +90,8 @@ class Context:
     today: dt.date
     waivers: tuple[Waiver, ...] = ()
     policy_names: frozenset[str] = frozenset()
+    base: tuple[EnvironmentView, ...] | None = None
+    """The environments at `--base REF`, for change-aware policies; None without a base."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ class Policy:
     summary: str = ""
     default_severity: str = "error"
     options: tuple[Option, ...] = ()
+    needs_base: bool = False
+    """Evaluated only with `--base`; documentation examples then hold `base:<file>` keys."""
     documentation: Documentation
 
     def check(self, context: Context) -> Iterable[Violation]:
