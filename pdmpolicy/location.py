@@ -46,10 +46,17 @@ def key_loc(path: str, mapping: Any, key: Any) -> Loc:
 
 
 def value_loc(path: str, mapping: Any, key: Any) -> Loc:
-    """Where the value of `key` is written in `mapping`."""
+    """Where the value of `key` is written in `mapping`.
+
+    A key written with no value (`key:`) has none: ruamel.yaml then reports where the next
+    token starts, often on a later line, so the key's own position is used instead.
+    """
     try:
-        return _from_zero(path, mapping.lc.value(key))
-    except (AttributeError, KeyError, TypeError):
+        pos = mapping.lc.value(key)
+        if mapping[key] is None and pos[0] != mapping.lc.key(key)[0]:
+            return key_loc(path, mapping, key)
+        return _from_zero(path, pos)
+    except (AttributeError, KeyError, TypeError, IndexError):
         return key_loc(path, mapping, key)
 
 

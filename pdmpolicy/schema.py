@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import cerberus
@@ -19,6 +20,7 @@ from pdmpolicy import names
 from pdmpolicy.errors import Problem
 from pdmpolicy.load import Document
 from pdmpolicy.location import key_loc, resolve, value_loc
+from pdmpolicy.shell import read_script
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _YAML11_SPECIAL = re.compile(
@@ -57,6 +59,18 @@ def parse_date(value: Any) -> dt.date | None:
     return None
 
 
+def _date_problem(value: Any) -> str:
+    text = str(value)
+    if _DATE.match(text):
+        try:
+            dt.date.fromisoformat(text)
+        except ValueError as exc:
+            return f"{text} is not a day of the calendar ({exc})"
+    if _DATE.match(text[:10]) and len(text) > 10:
+        return f"expected a date without a time, written YYYY-MM-DD; found {text!r}"
+    return f"expected a date written YYYY-MM-DD; found {text!r}"
+
+
 class _Validator(cerberus.Validator):  # type: ignore[misc]
     """cerberus with the few types this format needs."""
 
@@ -67,7 +81,7 @@ class _Validator(cerberus.Validator):  # type: ignore[misc]
 
     def _check_with_date(self, field: str, value: Any) -> None:
         if parse_date(value) is None:
-            self._error(field, "expected a date written YYYY-MM-DD")
+            self._error(field, _date_problem(value))
 
     def _check_with_variable_value(self, field: str, value: Any) -> None:
         if is_yaml11_special(value):
@@ -165,6 +179,9 @@ _TYPE_WORDS = {
     "list": "a list",
     "date": "a date written YYYY-MM-DD",
 }
+_NAME_HINT = (
+    "use lowercase letters, digits, '-' and '_', starting and ending with a letter or digit"
+)
 
 
 def _leaf_errors(errors: Any) -> Iterator[Any]:
@@ -175,74 +192,168 @@ def _leaf_errors(errors: Any) -> Iterator[Any]:
             yield error
 
 
-def _message(error: Any, in_keys: bool) -> tuple[str, str]:
-    """Message and hint for one cerberus leaf error."""
-    field = error.document_path[-1] if error.document_path else "document"
+def name_problem(name: str) -> str:
+    """Why `name` does not match names.NAME_PATTERN, in a few words."""
+    if not name:
+        return "it is empty"
+    if len(name) > 63:
+        return f"it is {len(name)} characters long, more than 63"
+    if any(c.isupper() for c in name):
+        return "it has uppercase letters"
+    for char in name:
+        if not re.match(r"[a-z0-9_-]", char):
+            return f"{char!r} is not allowed in names"
+    return "it must start and end with a letter or digit"
+
+
+def _yaml_kind(value: Any, literal: str) -> str:
+    if value is None or literal.lower() in ("~", "null"):
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "number" if any(c.isdigit() for c in literal) or "." in literal else "boolean"
+
+
+@dataclass(frozen=True)
+class _Where:
+    """What a cerberus error is about, read from its document and schema paths."""
+
+    path: tuple[Any, ...]
+    schema_path: tuple[Any, ...]
+    in_keys: bool
+
+    @property
+    def field(self) -> Any:
+        return self.path[-1] if self.path else "document"
+
+    @property
+    def name(self) -> str:
+        """How to call the value in a message: 'retry', or "item 2 of 'needs'"."""
+        if len(self.path) == 2 and self.path[0] == "jobs":
+            return f"job '{self.field}'"
+        if isinstance(self.field, int) and len(self.path) >= 2:
+            return f"item {self.field + 1} of '{self.path[-2]}'"
+        return f"'{self.field}'"
+
+    @property
+    def is_variable_value(self) -> bool:
+        rules = list(self.schema_path)
+        if "valuesrules" not in rules or self.in_keys:
+            return False
+        last = len(rules) - 1 - rules[::-1].index("valuesrules")
+        return last >= 1 and rules[last - 1] == "variables" and last >= len(rules) - 2
+
+    @property
+    def key_kind(self) -> str:
+        """'variable' or 'job' for an error in a mapping's keys."""
+        rules = list(self.schema_path)
+        at = rules.index("keysrules") if "keysrules" in rules else 0
+        return "job" if at >= 1 and rules[at - 1] == "jobs" else "variable"
+
+    @property
+    def owner(self) -> str:
+        """The mapping that holds the field: 'the file', "job 'x'", "'kctl' of job 'x'"."""
+        parent = self.path[:-1]
+        if not parent:
+            return "the file"
+        if len(parent) == 2 and parent[0] == "jobs":
+            return f"job '{parent[1]}'"
+        if len(parent) >= 3 and parent[0] == "jobs":
+            return f"'{parent[-1]}' of job '{parent[1]}'"
+        return f"'{parent[-1]}'"
+
+
+def _message(error: Any, where: _Where, literal: str) -> tuple[str, str]:
+    """Message and hint for one cerberus leaf error; `literal` is the value as written."""
+    field = where.field
+    name = where.name
     value = error.value
     rule = error.rule
     code = error.code
+    written = literal
+    literal = literal or (str(value).lower() if isinstance(value, bool) else str(value))
     if code == cerberus.errors.UNKNOWN_FIELD.code:
-        return f"unknown key '{field}'", "check the spelling against SPEC.md (`pdmpolicy schema`)"
+        shown = f"'{field}'" if isinstance(field, str) else written or _describe(field)
+        return f"unknown key {shown} in {where.owner}", (
+            "check the spelling against SPEC.md (`pdmpolicy schema`)"
+        )
     if code == cerberus.errors.REQUIRED_FIELD.code:
-        return f"missing required key '{field}'", ""
+        return f"{where.owner} is missing the required key '{field}'", ""
+    if where.in_keys:
+        shown = f"'{value}'" if isinstance(value, str) else literal
+        if where.key_kind == "variable":
+            return f"{shown} is not a valid variable name", (
+                "use letters, digits and '_', not starting with a digit"
+            )
+        reason = name_problem(value) if isinstance(value, str) else "it is not text"
+        return f"{shown} is not a valid job name: {reason}", _NAME_HINT
+    if where.is_variable_value and (value is None or isinstance(value, bool | int | float)):
+        kind = _yaml_kind(value, literal)
+        if value is None and not written:
+            return f"variable {name} has no value", f'write {field}: "" for an empty string'
+        return (
+            f"variable {name} must be a string; GitLab reads the unquoted {literal} as a {kind}",
+            f'quote it: {field}: "{literal}"',
+        )
+    is_job = len(where.path) == 2 and where.path[0] == "jobs"
+    if is_job and value is None:
+        return f"{name} has no settings", "give it at least a runner: vm, kubernetes or generic"
     if rule == "nullable" or (rule == "type" and value is None):
-        return f"'{field}' must not be empty", ""
+        return f"{name} must not be empty", (
+            "write upstream: null when there is none" if field == "upstream" else ""
+        )
     if rule == "type":
         wanted = error.constraint if isinstance(error.constraint, list) else [error.constraint]
         words = " or ".join(_TYPE_WORDS.get(str(w), str(w)) for w in wanted)
         hint = ""
-        if "string" in wanted and isinstance(value, bool | int | float):
-            literal = str(value).lower() if isinstance(value, bool) else str(value)
-            hint = f'quote it: {field}: "{literal}" (YAML reads unquoted {literal} as a ' + (
+        if where.path == ("jobs",):
+            hint = "write the jobs as a mapping keyed by job name, not as a list"
+        elif field == "needs" and isinstance(value, str):
+            hint = f"write a list: needs: [{value}]"
+        elif field == "timeout" and isinstance(value, int | float):
+            hint = f"give a unit, such as timeout: {literal}h or {literal}m"
+        elif "string" in wanted and isinstance(value, bool | int | float):
+            shown = f"{field}: " if isinstance(field, str) else ""
+            hint = f'quote it: {shown}"{literal}" (YAML reads unquoted {literal} as a ' + (
                 "boolean)" if isinstance(value, bool) else "number)"
             )
-        return f"'{field}' must be {words}, found {_describe(value)}", hint
+        return f"{name} must be {words}, found {_describe(value)}", hint
     if rule == "allowed":
         choices = ", ".join(str(c) for c in error.constraint)
-        return f"'{field}' must be one of {choices}; found {_describe(value)}", ""
+        return f"{name} must be one of {choices}; found {_describe(value)}", ""
     if rule == "regex":
-        if in_keys:
-            if error.constraint == names.VARIABLE_PATTERN:
-                return f"'{value}' is not a valid variable name", (
-                    "use letters, digits and '_', not starting with a digit"
-                )
-            return f"'{value}' is not a valid name", (
-                "use lowercase letters, digits, '-' and '_' (at most 63 characters)"
-            )
         if error.constraint == names.NAME_PATTERN:
-            return f"'{field}': {_describe(value)} is not a valid name", (
-                "use lowercase letters, digits, '-' and '_' (at most 63 characters)"
-            )
+            return f"{name}: '{value}' is not a valid name: {name_problem(value)}", _NAME_HINT
         if error.constraint == names.VARIABLE_PATTERN:
-            return f"{_describe(value)} is not a valid variable name", ""
+            return f"{_describe(value)} is not a valid variable name", (
+                "use letters, digits and '_', not starting with a digit"
+            )
         if "\\n" in error.constraint:
             return "a script line must not contain a line break", "write one command per item"
-        return f"'{field}': {_describe(value)} has characters that are not allowed", ""
+        return f"{name}: {_describe(value)} has characters that are not allowed", ""
     if rule == "min":
-        return f"'{field}' must be at least {error.constraint}, found {value}", ""
+        return f"{name} must be at least {error.constraint}, found {value}", ""
     if rule == "max":
-        return f"'{field}' must be at most {error.constraint}, found {value}", (
+        return f"{name} must be at most {error.constraint}, found {value}", (
             "GitLab allows retry 0, 1 or 2" if field == "retry" else ""
         )
     if rule == "empty":
-        return f"'{field}' must not be empty", ""
+        return f"{name} must not be empty", (
+            "write upstream: null when there is none" if field == "upstream" else ""
+        )
     if code == cerberus.errors.CUSTOM.code:
         text = str(error.info[0]) if error.info else "invalid value"
         if text.startswith("YAML_1_1:"):
             literal = text.partition(":")[2]
-            kind = (
-                "null"
-                if literal.lower() in ("~", "null")
-                else "number"
-                if any(c.isdigit() for c in literal) or "." in literal
-                else "boolean"
-            )
             return (
-                f"'{field}' must be a string; GitLab reads the unquoted {literal} as a {kind}",
+                f"variable {name} must be a string; GitLab reads the unquoted {literal} "
+                f"as a {_yaml_kind(value, literal)}",
                 f'quote it: {field}: "{literal}"',
             )
-        return f"'{field}': {text}", ""
-    return f"'{field}': invalid value ({rule})", ""
+        return f"{name}: {text}", ""
+    return f"{name}: invalid value ({rule})", ""
 
 
 def validate_shape(doc: Document) -> list[Problem]:
@@ -252,10 +363,18 @@ def validate_shape(doc: Document) -> list[Problem]:
         return []
     problems = []
     for error in _leaf_errors(validator._errors):
-        in_keys = "keysrules" in error.schema_path
-        unknown = error.code == cerberus.errors.UNKNOWN_FIELD.code
-        loc = resolve(doc.path, doc.data, tuple(error.document_path), key=in_keys or unknown)
-        message, hint = _message(error, in_keys)
+        where = _Where(
+            tuple(error.document_path), tuple(error.schema_path), "keysrules" in error.schema_path
+        )
+        on_key = where.in_keys or error.code == cerberus.errors.UNKNOWN_FIELD.code
+        if error.code == cerberus.errors.REQUIRED_FIELD.code:
+            # The key is not there: point at the mapping that lacks it, by its own key.
+            loc = resolve(doc.path, doc.data, where.path[:-1], key=True)
+        else:
+            loc = resolve(doc.path, doc.data, where.path, key=on_key)
+        # A key written without a value has no literal; its location is the key's own.
+        valueless = not on_key and loc == resolve(doc.path, doc.data, where.path, key=True)
+        message, hint = _message(error, where, "" if valueless else doc.source(loc))
         problems.append(Problem(loc, message, hint))
     return problems
 
@@ -300,6 +419,21 @@ def check_references(doc: Document, stem: str) -> list[Problem]:
                 Problem(
                     key_loc(path, jobs, name),
                     f"'{name}' is a GitLab CI keyword and cannot name a job",
+                )
+            )
+        script = job.get("script") or []
+        _, unreadable = read_script(
+            [
+                (line, resolve(path, data, ("jobs", name, "script", i)))
+                for i, line in enumerate(script)
+            ]
+        )
+        for loc, reason in unreadable:
+            problems.append(
+                Problem(
+                    loc,
+                    f"the shell cannot read this script line: {reason}",
+                    "balance the quotes; quote or escape a literal quote character",
                 )
             )
         needs = job.get("needs", [])

@@ -154,9 +154,26 @@ def _command(words: list[str], state: _State, loc: Loc, text: str) -> Iterator[C
 
 def commands(lines: list[tuple[str, Loc]]) -> list[Command]:
     """Every simple command the script lines run, in order; raises ShellSyntaxError."""
+    found, errors = read_script(lines)
+    if errors:
+        raise ShellSyntaxError(errors[0][1])
+    return found
+
+
+def read_script(
+    lines: list[tuple[str, Loc]],
+) -> tuple[list[Command], list[tuple[Loc, str]]]:
+    """Every simple command of the lines the shell can read, and where the others are.
+
+    A line the shell rejects does not hide the commands of the lines around it.
+    """
     state = _State()
     found: list[Command] = []
+    errors: list[tuple[Loc, str]] = []
     for text, loc in lines:
-        for words in _split(_tokens(text)):
-            found.extend(_command(words, state, loc, text))
-    return found
+        try:
+            for words in _split(_tokens(text)):
+                found.extend(_command(words, state, loc, text))
+        except ShellSyntaxError as exc:
+            errors.append((loc, str(exc)))
+    return found, errors
