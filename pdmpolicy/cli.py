@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from pdmpolicy import __version__
+from pdmpolicy import __version__, mrnote
 from pdmpolicy.atomic import write_files
 from pdmpolicy.engine import evaluate
 from pdmpolicy.errors import InputError, UsageError
@@ -149,6 +149,52 @@ def _parser() -> argparse.ArgumentParser:
         description="List the built-in policies, or print the documentation of one.",
     )
     docs.add_argument("name", nargs="?", metavar="POLICY")
+
+    note = commands.add_parser(
+        "note",
+        help="create or update the pdmpolicy note on a GitLab merge request",
+        description="Post FILE (written by `pdmpolicy check --report markdown=FILE`) as the "
+        "pdmpolicy note of a merge request, through GitLab's Notes API: the note this token's "
+        "user posted before (found by its first line, <!-- pdmpolicy-note -->) is updated, "
+        "otherwise one is created; never a second one. The defaults come from GitLab CI's "
+        "predefined variables, so in a merge request pipeline `pdmpolicy note FILE` is enough. "
+        "Needs python-gitlab: pip install 'pdmpolicy[mr]'.",
+        epilog="exit codes: 0 note created, updated or already up to date; 1 GitLab refused "
+        "or could not be reached (401, 403, 404, timeout, no connection, malformed answer); "
+        "2 usage or configuration (no token, no merge request IID, not a pdmpolicy note)",
+    )
+    note.add_argument("file", type=Path, metavar="FILE", help="the Markdown note to post")
+    note.add_argument(
+        "--gitlab-url",
+        metavar="URL",
+        help="GitLab's base URL, e.g. https://gitlab.example.com (default: $CI_SERVER_URL)",
+    )
+    note.add_argument(
+        "--project",
+        metavar="ID",
+        help="project id or full path group/project (default: $CI_MERGE_REQUEST_PROJECT_ID, "
+        "else $CI_PROJECT_ID)",
+    )
+    note.add_argument(
+        "--mr",
+        metavar="IID",
+        help="the merge request's IID, the N of !N (default: $CI_MERGE_REQUEST_IID)",
+    )
+    note.add_argument(
+        "--token-variable",
+        default=mrnote.DEFAULT_TOKEN_VARIABLE,
+        metavar="NAME",
+        help="environment variable holding a token with the api scope (default: "
+        f"{mrnote.DEFAULT_TOKEN_VARIABLE}); the token itself is never taken on the command "
+        "line nor printed",
+    )
+    note.add_argument(
+        "--timeout",
+        type=mrnote.positive_seconds,
+        default=mrnote.DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds to wait for each answer from GitLab (default: {mrnote.DEFAULT_TIMEOUT:g})",
+    )
     return parser
 
 
@@ -266,6 +312,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "schema":
             print(json.dumps(json_schema(), indent=2))
             return EXIT_OK
+        if args.command == "note":
+            return mrnote.run(
+                args.file,
+                gitlab_url=args.gitlab_url,
+                project=args.project,
+                mr=args.mr,
+                token_variable=args.token_variable,
+                timeout=args.timeout,
+            )
         return _policies(args)
     except InputError as exc:
         for problem in exc.problems:
