@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -34,8 +36,35 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def mr(session: nox.Session) -> None:
+    """Merge-request job: check with every report, against the target branch when known."""
+    session.install(".")
+    args = [
+        "check",
+        "--report", "junit=reports/junit.xml",
+        "--report", "codequality=reports/codequality.json",
+        "--report", "markdown=reports/note.md",
+    ]  # fmt: skip
+    base = os.environ.get("CI_MERGE_REQUEST_DIFF_BASE_SHA")
+    if base:
+        args += ["--base", base]
+    project, commit = os.environ.get("CI_PROJECT_URL"), os.environ.get("CI_COMMIT_SHA")
+    if project and commit:
+        args += ["--link-base", f"{project}/-/blob/{commit}"]
+    session.run("pdmpolicy", *args)
+
+
+@nox.session(python=PYTHON)
 def check(session: nox.Session) -> None:
     """The main job: check the shipped environments and fail when ci/ is stale."""
     session.install(".")
     session.run("pdmpolicy", "check")
     session.run("pdmpolicy", "render", "--check")
+
+
+@nox.session(python=PYTHON)
+def e2e(session: nox.Session) -> None:
+    """Run the rendered pipelines in gitlab-ci-local (installs it, Node 22 and rsync first)."""
+    session.run("bash", "tests/e2e/install.sh", external=True)
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/e2e", *session.posargs, env={"PDMPOLICY_E2E": "1"})

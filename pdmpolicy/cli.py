@@ -17,13 +17,15 @@ from pathlib import Path
 
 from pdmpolicy import __version__, mrnote
 from pdmpolicy.atomic import write_files
+from pdmpolicy.diff import behaviour_diff
 from pdmpolicy.engine import evaluate
 from pdmpolicy.errors import InputError, UsageError
 from pdmpolicy.findings import Finding, counts
 from pdmpolicy.graph import explain
 from pdmpolicy.policies import REGISTRY
+from pdmpolicy.policies.base import EnvironmentView
 from pdmpolicy.policydocs import policy_markdown
-from pdmpolicy.project import Project, load_project
+from pdmpolicy.project import Project, load_base, load_project
 from pdmpolicy.render import drift, rendered_files, write_all
 from pdmpolicy.reports import REPORTERS, Case, ReportInput
 from pdmpolicy.schema import json_schema
@@ -107,6 +109,12 @@ def _parser() -> argparse.ArgumentParser:
         help="also write a report in FORMAT to FILE; repeatable (formats: "
         + ", ".join(sorted(REPORTERS))
         + ")",
+    )
+    check.add_argument(
+        "--base",
+        metavar="REF",
+        help="git ref of the merge request's target: enables the change-aware policies "
+        "(one-step-at-a-time) and the behavioural diff in the markdown note",
     )
     check.add_argument(
         "--link-base",
@@ -224,7 +232,10 @@ def _cases(project: Project) -> tuple[Case, ...]:
 
 
 def _report_input(
-    args: argparse.Namespace, project: Project, findings: list[Finding]
+    args: argparse.Namespace,
+    project: Project,
+    findings: list[Finding],
+    extra_sections: tuple[str, ...] = (),
 ) -> ReportInput:
     return ReportInput(
         findings=tuple(findings),
@@ -233,13 +244,33 @@ def _report_input(
         waivers=project.policy_set.waivers,
         today=_today(args),
         link_base=getattr(args, "link_base", None),
+        extra_sections=extra_sections,
     )
+
+
+def _base_diff(
+    args: argparse.Namespace,
+    project: Project,
+    base: tuple[EnvironmentView, ...],
+    findings: list[Finding],
+) -> str:
+    """The behavioural diff against the base, with the policies evaluated there too."""
+    base_project = Project(project.root, base, project.policy_set)
+    try:
+        base_findings = evaluate(base_project, _today(args))
+    except InputError:
+        # The policy set may scope a policy to an environment the base does not have yet;
+        # the diff then lists current failures as new rather than failing the run.
+        base_findings = []
+    return behaviour_diff(base, project.views, base_findings, findings, args.base)
 
 
 def _check(args: argparse.Namespace) -> int:
     project = _load(args)
-    findings = evaluate(project, _today(args))
-    report = _report_input(args, project, findings)
+    base = load_base(project.root, args.base, args.environments) if args.base else None
+    findings = evaluate(project, _today(args), base)
+    sections = (_base_diff(args, project, base, findings),) if base is not None else ()
+    report = _report_input(args, project, findings, sections)
     outputs = {path: REPORTERS[kind](report) for kind, path in args.report}
     main_report = REPORTERS[args.format](report)
     if args.output:

@@ -77,3 +77,24 @@ def test_environment_json_schema_accepts_shipped_files(capsys: pytest.CaptureFix
         data = json.loads(json.dumps(_plain(path), default=str))
         assert not list(validator.iter_errors(data)), path
     assert list(validator.iter_errors({"environment": "gstg"}))  # missing keys are caught
+
+
+def test_project_gitlab_ci_is_valid_and_publishes_the_reports() -> None:
+    path = REPO_ROOT / ".gitlab-ci.yml"
+    pipeline = _plain(path)
+    errors = list(jsonschema.Draft7Validator(SCHEMA).iter_errors(pipeline))
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors]
+    job = pipeline["pdmpolicy"]
+    assert "nox -s mr" in job["script"]
+    artifacts = job["artifacts"]
+    assert artifacts["when"] == "always"  # reports are kept when the job fails
+    assert artifacts["reports"] == {
+        "junit": "reports/junit.xml",
+        "codequality": "reports/codequality.json",
+    }
+    assert "reports/note.md" in artifacts["paths"]
+    conditions = [rule["if"] for rule in pipeline["workflow"]["rules"]]
+    assert '$CI_PIPELINE_SOURCE == "merge_request_event"' in conditions
+    assert "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH" in conditions  # Code Quality's base
+    for session in ("lint", "typing", "tests"):
+        assert any(f"nox -s {session}" in line for line in pipeline[session]["script"])
