@@ -209,7 +209,9 @@ def load_policy_set(directory: Path, root: Path, registry: Mapping[str, Policy])
                         "a policy file holds 'policies:' and 'waivers:'",
                     )
                 )
-        policies = doc.data.get("policies") or {}
+        # An empty `policies:` is no policy; `policies: false` or `[]` is a mistake.
+        policies = doc.data.get("policies")
+        policies = {} if policies is None else policies
         if not isinstance(policies, Mapping):
             problems.append(
                 Problem(
@@ -240,7 +242,8 @@ def load_policy_set(directory: Path, root: Path, registry: Mapping[str, Policy])
                 continue
             where[name] = loc
             settings[name] = _setting(doc.path, policies, name, registry[name], problems)
-        raw_waivers = doc.data.get("waivers") or []
+        raw_waivers = doc.data.get("waivers")
+        raw_waivers = [] if raw_waivers is None else raw_waivers
         if not isinstance(raw_waivers, list):
             problems.append(
                 Problem(value_loc(doc.path, doc.data, "waivers"), "'waivers' must be a list")

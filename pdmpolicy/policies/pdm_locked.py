@@ -64,6 +64,10 @@ class PdmLocked(Policy):
                         f"{view.environment.database} would not wait for it",
                         view.name,
                         job.name,
-                        hint="remove resource_group to get the database's lock",
+                        hint=(
+                            "remove resource_group to get the database's lock"
+                            if "resource_group" in job.locs and template == RESOURCE_GROUP
+                            else f"use resource_group: {expected}"
+                        ),
                         subject=job.name,
                     )

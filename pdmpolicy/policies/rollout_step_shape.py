@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pdmpolicy.analysis import KUBERNETES, VM
-from pdmpolicy.policies.base import Context, Documentation, Policy, Violation, executors
+from pdmpolicy.pipeline import CiJob
+from pdmpolicy.policies.base import (
+    Context,
+    Documentation,
+    EnvironmentView,
+    Policy,
+    Violation,
+    executors,
+)
 from pdmpolicy.policies.examples import GSTG, changed
 
 _SHAPES = {
@@ -25,7 +33,9 @@ class RolloutStepShape(Policy):
         what="Checks that the executors of an environment match its `rollout.step`: how many "
         "VM and Kubernetes executors there are, whether a dry-run job exists, and which "
         "executor runs first. `kubernetes-after-vm` needs the Kubernetes executor to start "
-        "only after the VM executor succeeded; `kubernetes-first` the reverse.",
+        "only after the VM executor succeeded; `kubernetes-first` the reverse. An environment "
+        "without executors whose database's PDMs run in another environment (gstg-cny beside "
+        "gstg) needs no executors of its own.",
         why="The move to Kubernetes is staged because PDMs cannot be undone: each step proves "
         "one thing before the next risks more. A step whose jobs do not match it proves "
         "nothing, or runs PDMs on a path that was never tried (a merge request that says "
@@ -39,6 +49,7 @@ class RolloutStepShape(Policy):
     )
 
     def check(self, context: Context) -> Iterator[Violation]:
+        runs_elsewhere = _databases_with_executors(context)
         for view in context.environments:
             env = view.environment
             step = env.step
@@ -47,6 +58,10 @@ class RolloutStepShape(Policy):
             kubes = [e for e in found if e.kind == KUBERNETES]
             want_vm, want_kube, want_dry = _SHAPES[step]
             loc = env.loc_of("step")
+            if not found and runs_elsewhere.get(env.database, set()) - {env.name}:
+                # pdm-one-environment-per-database: the database's PDMs run in another
+                # environment, so this one (gstg-cny beside gstg) has no executors to shape.
+                want_vm = want_kube = 0
             for kind, have, want in (("VM", vms, want_vm), ("Kubernetes", kubes, want_kube)):
                 if len(have) != want:
                     listed = ", ".join(e.job.name for e in have) or "none"
@@ -73,13 +88,43 @@ class RolloutStepShape(Policy):
                     (vms[0], kubes[0]) if step == "kubernetes-after-vm" else (kubes[0], vms[0])
                 )
                 if not view.analysis.ordered_after_success(first.job.name, second.job.name):
-                    yield Violation(
-                        second.job.loc_of("needs"),
-                        f"step {step}: {second.job.name} must start only after "
-                        f"{first.job.name} succeeded, but nothing makes it wait",
-                        environment=env.name,
-                        job=second.job.name,
-                        hint=f"add needs: [{first.job.name}] to {second.job.name}, and keep "
-                        "allow_failure false and when on_success on both",
-                        subject="order",
-                    )
+                    yield _unordered(view, step, first.job, second.job)
+
+
+def _databases_with_executors(context: Context) -> dict[str, set[str]]:
+    """Database -> the environments that execute its PDMs."""
+    found: dict[str, set[str]] = {}
+    for view in context.all_environments:
+        if any(True for _ in executors(view)):
+            found.setdefault(view.environment.database, set()).add(view.name)
+    return found
+
+
+def _unordered(view: EnvironmentView, step: str, first: CiJob, second: CiJob) -> Violation:
+    """Why `second` can start without `first` having succeeded, at the line that says so."""
+    required = f"step {step}: {second.name} must start only after {first.name} succeeded"
+    hint = (
+        f"add needs: [{first.name}] to {second.name}, and keep allow_failure false and when "
+        "on_success on both"
+    )
+    waits = second.name in view.analysis.successors(first.name)
+    if waits and first.allow_failure and "allow_failure" in first.locs:
+        loc = first.loc_of("allow_failure")
+        reason = f"{first.name} has allow_failure: true, so {second.name} runs even after it failed"
+        hint = f"remove allow_failure: true from {first.name}"
+    elif waits and second.when in ("always", "on_failure") and "when" in second.locs:
+        loc = second.loc_of("when")
+        reason = f"{second.name} has when: {second.when}, so it runs even after {first.name} failed"
+        hint = f"remove when: {second.when} from {second.name}"
+    elif waits:
+        loc = second.loc_of("needs")
+        reason = (
+            "a failure between them does not stop it (a job on the way allows failure or runs "
+            "when: always/on_failure)"
+        )
+    else:
+        loc = second.loc_of("needs")
+        reason = "nothing makes it wait"
+    return Violation(
+        loc, f"{required}, but {reason}", view.name, second.name, hint, subject="order"
+    )

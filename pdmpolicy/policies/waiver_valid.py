@@ -28,10 +28,10 @@ class WaiverValid(Policy):
         why="A waiver is a decision someone owns for a while, not a permanent off switch. "
         "Waivers that never expire, or that name a policy that was renamed, silently keep "
         "a safety check off long after the reason is gone.",
-        failing_example={"gstg.yml": GSTG, "policies.yml": _WAIVER.format(expires="2020-01-31")},
+        failing_example={"gstg.yml": GSTG, "policies.yml": _WAIVER.format(expires="2026-10-31")},
         fix="Renew the waiver with a new expiry and a current reason, or remove it and fix the "
         "finding it covered.",
-        fixed_example={"gstg.yml": GSTG, "policies.yml": _WAIVER.format(expires="2999-12-31")},
+        fixed_example={"gstg.yml": GSTG, "policies.yml": _WAIVER.format(expires="2026-12-31")},
     )
 
     def check(self, context: Context) -> Iterator[Violation]:
