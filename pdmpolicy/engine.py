@@ -11,11 +11,20 @@ import datetime as dt
 import sys
 import traceback
 
+from pdmpolicy.config import PolicySet, Setting
 from pdmpolicy.errors import InputError, Problem
 from pdmpolicy.findings import Finding
 from pdmpolicy.location import Loc
 from pdmpolicy.policies import REGISTRY
-from pdmpolicy.policies.base import Context, EnvironmentView, Policy, Violation, Waiver
+from pdmpolicy.policies.base import (
+    Context,
+    EnvironmentView,
+    PipelineView,
+    Policy,
+    Violation,
+    Waiver,
+    pipeline_view,
+)
 from pdmpolicy.project import Project
 
 UNWAIVABLE = frozenset({"waiver-valid"})
@@ -42,6 +51,14 @@ INTERNAL_ERROR = "internal-error"
 """The subject of the finding a crashed policy becomes: always an error, never waived."""
 
 
+def _crash_loc(context: Context) -> Loc:
+    if context.environments:
+        return Loc(context.environments[0].environment.path)
+    if context.pipelines:
+        return Loc(context.pipelines[0].pipeline.path)
+    return Loc(".")
+
+
 def run_policy(policy: Policy, context: Context) -> list[Violation]:
     """The policy's violations; a crash becomes one violation that reports the bug."""
     try:
@@ -50,7 +67,7 @@ def run_policy(policy: Policy, context: Context) -> list[Violation]:
         traceback.print_exc(file=sys.stderr)
         return [
             Violation(
-                Loc(context.environments[0].environment.path if context.environments else "."),
+                _crash_loc(context),
                 f"internal error: policy {policy.name} crashed ({type(exc).__name__}: {exc}); "
                 "this is a bug in pdmpolicy, please report it with the input",
                 subject=INTERNAL_ERROR,
@@ -76,6 +93,36 @@ def _unknown_scopes(project: Project) -> list[Problem]:
     return problems
 
 
+def _stamp(
+    name: str,
+    violations: list[Violation],
+    setting: Setting,
+    policy_set: PolicySet,
+    today: dt.date,
+) -> list[Finding]:
+    """Violations -> findings: severity from the setting, waivers applied, scope enforced."""
+    findings = []
+    for violation in violations:
+        if violation.environment is not None and not setting.in_scope(violation.environment):
+            continue
+        crashed = violation.subject == INTERNAL_ERROR
+        waiver = None if crashed else _waiver_for(violation, name, policy_set.waivers, today)
+        findings.append(
+            Finding(
+                policy=name,
+                severity="error" if crashed else setting.severity,
+                message=violation.message,
+                loc=violation.loc,
+                environment=violation.environment,
+                job=violation.job,
+                hint=violation.hint,
+                waived=waiver is not None,
+                subject=violation.subject,
+            )
+        )
+    return findings
+
+
 def evaluate(
     project: Project, today: dt.date, base: tuple[EnvironmentView, ...] | None = None
 ) -> list[Finding]:
@@ -92,7 +139,11 @@ def evaluate(
     for name in sorted(REGISTRY):
         policy = REGISTRY[name]
         setting = settings[name]
-        if setting.severity == "off" or (policy.needs_base and base is None):
+        if (
+            setting.severity == "off"
+            or "environments" not in policy.layers
+            or (policy.needs_base and base is None)
+        ):
             continue
         in_scope = tuple(v for v in project.views if setting.in_scope(v.name))
         context = Context(
@@ -103,25 +154,33 @@ def evaluate(
             waivers=project.policy_set.waivers,
             policy_names=frozenset(REGISTRY),
             base=base,
+            pipelines=tuple(pipeline_view(v) for v in in_scope),
         )
-        for violation in run_policy(policy, context):
-            if violation.environment is not None and not setting.in_scope(violation.environment):
-                continue
-            crashed = violation.subject == INTERNAL_ERROR
-            waiver = (
-                None if crashed else _waiver_for(violation, name, project.policy_set.waivers, today)
-            )
-            findings.append(
-                Finding(
-                    policy=name,
-                    severity="error" if crashed else setting.severity,
-                    message=violation.message,
-                    loc=violation.loc,
-                    environment=violation.environment,
-                    job=violation.job,
-                    hint=violation.hint,
-                    waived=waiver is not None,
-                    subject=violation.subject,
-                )
-            )
+        violations = run_policy(policy, context)
+        findings += _stamp(name, violations, setting, project.policy_set, today)
+    return sorted(findings, key=Finding.sort_key)
+
+
+def evaluate_pipelines(
+    views: tuple[PipelineView, ...], policy_set: PolicySet, today: dt.date
+) -> list[Finding]:
+    """The policies that apply to any GitLab CI file (`layers` has "pipelines"), on loaded
+    pipelines: `verify`. Scopes name environments, which loaded files do not have, so
+    every enabled policy applies to every file."""
+    findings: list[Finding] = []
+    for name in sorted(REGISTRY):
+        policy = REGISTRY[name]
+        setting = policy_set.settings[name]
+        if setting.severity == "off" or "pipelines" not in policy.layers:
+            continue
+        context = Context(
+            environments=(),
+            all_environments=(),
+            options=setting.options,
+            today=today,
+            waivers=(),
+            policy_names=frozenset(REGISTRY),
+            pipelines=views,
+        )
+        findings += _stamp(name, run_policy(policy, context), setting, policy_set, today)
     return sorted(findings, key=Finding.sort_key)

@@ -42,6 +42,17 @@ class Violation:
 
 
 @dataclass(frozen=True)
+class PipelineView:
+    """A pipeline as the job-level policies see it: lowered from an environment by `check`,
+    or loaded from a GitLab CI file by `verify` (then `environment` and `database` are None)."""
+
+    pipeline: Pipeline
+    analysis: Analysis
+    environment: str | None = None
+    database: str | None = None
+
+
+@dataclass(frozen=True)
 class EnvironmentView:
     """One environment as the policies see it: declared, lowered, analysed."""
 
@@ -92,6 +103,9 @@ class Context:
     policy_names: frozenset[str] = frozenset()
     base: tuple[EnvironmentView, ...] | None = None
     """The environments at `--base REF`, for change-aware policies; None without a base."""
+    pipelines: tuple[PipelineView, ...] = ()
+    """The pipelines in scope, for the policies that check pipelines (`layers`): the
+    lowered pipelines of `environments` under `check`, the loaded files under `verify`."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +128,9 @@ class Policy:
     summary: str = ""
     default_severity: str = "error"
     options: tuple[Option, ...] = ()
+    layers: frozenset[str] = frozenset({"environments"})
+    """Where the policy applies: "environments" (`check`) and/or "pipelines" (`verify`,
+    on any GitLab CI file; such a policy reads only `Context.pipelines`)."""
     needs_base: bool = False
     """Evaluated only with `--base`; documentation examples then hold `base:<file>` keys."""
     documentation: Documentation
@@ -125,7 +142,16 @@ class Policy:
         return {option.name: option.default for option in self.options}
 
 
-def executors(view: EnvironmentView) -> Iterator[Any]:
+BOTH_LAYERS = frozenset({"environments", "pipelines"})
+
+
+def pipeline_view(view: EnvironmentView) -> PipelineView:
+    return PipelineView(
+        view.pipeline, view.analysis, view.environment.name, view.environment.database
+    )
+
+
+def executors(view: EnvironmentView | PipelineView) -> Iterator[Any]:
     """The executor effects of an environment's pipeline, in execution order."""
     order = view.analysis.execution_order()
     for name in order:

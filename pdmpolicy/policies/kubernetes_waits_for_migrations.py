@@ -6,12 +6,20 @@ from collections.abc import Iterator
 
 from pdmpolicy import names
 from pdmpolicy.analysis import KUBERNETES
-from pdmpolicy.policies.base import Context, Documentation, Policy, Violation, executors
+from pdmpolicy.policies.base import (
+    BOTH_LAYERS,
+    Context,
+    Documentation,
+    Policy,
+    Violation,
+    executors,
+)
 from pdmpolicy.policies.examples import GSTG_FIRST, changed
 
 
 class KubernetesWaitsForMigrations(Policy):
     name = "kubernetes-waits-for-migrations"
+    layers = BOTH_LAYERS
     summary = "a Kubernetes executor with anything after it waits for the migrations Job"
     documentation = Documentation(
         what="A job that runs PDMs through k-ctl and has other jobs waiting for it sets "
@@ -30,7 +38,7 @@ class KubernetesWaitsForMigrations(Policy):
     )
 
     def check(self, context: Context) -> Iterator[Violation]:
-        for view in context.environments:
+        for view in context.pipelines:
             for effect in executors(view):
                 if effect.kind != KUBERNETES:
                     continue
@@ -46,7 +54,7 @@ class KubernetesWaitsForMigrations(Policy):
                         f"{job.name} does not wait for the migrations Job, but "
                         f"{', '.join(after)} start{'s' if len(after) == 1 else ''} when it "
                         "ends: they would overlap the running migrations",
-                        view.name,
+                        view.environment,
                         job.name,
                         hint="set wait_for_jobs: true under kctl",
                         subject=job.name,

@@ -5,12 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pdmpolicy import names
-from pdmpolicy.policies.base import Context, Documentation, Policy, Violation, executors
+from pdmpolicy.policies.base import (
+    BOTH_LAYERS,
+    Context,
+    Documentation,
+    Policy,
+    Violation,
+    executors,
+)
 from pdmpolicy.policies.examples import GSTG, changed
 
 
 class NoAutoDeployVariables(Policy):
     name = "no-auto-deploy-variables"
+    layers = BOTH_LAYERS
     summary = "AUTO_DEPLOY and GITLAB_IMAGE_TAG cannot reach a PDM executor's k-ctl process"
     documentation = Documentation(
         what="For every job that executes PDMs: neither `AUTO_DEPLOY` nor `GITLAB_IMAGE_TAG` "
@@ -40,8 +48,7 @@ class NoAutoDeployVariables(Policy):
     )
 
     def check(self, context: Context) -> Iterator[Violation]:
-        for view in context.environments:
-            env = view.environment
+        for view in context.pipelines:
             pipeline = view.pipeline
             for effect in executors(view):
                 job = effect.job
@@ -50,7 +57,7 @@ class NoAutoDeployVariables(Policy):
                         yield Violation(
                             variable.loc,
                             f"PDM job {job.name} sets {variable.name}",
-                            env.name,
+                            view.environment,
                             job.name,
                             hint="remove it: PDM runs must not carry auto-deploy settings",
                             subject=f"{job.name}:set:{variable.name}",
@@ -62,7 +69,7 @@ class NoAutoDeployVariables(Policy):
                             variable.loc,
                             f"PDM job {job.name} inherits {variable.name} from the top-level "
                             "variables",
-                            env.name,
+                            view.environment,
                             job.name,
                             hint="stop the inheritance (inherit_variables: false, or list the "
                             "variables the job needs)",
@@ -78,7 +85,7 @@ class NoAutoDeployVariables(Policy):
                                 else command.loc,
                                 f"k-ctl in PDM job {job.name} is given {name}="
                                 f"{command.assigned[name]!r} on its command line",
-                                env.name,
+                                view.environment,
                                 job.name,
                                 hint="remove it from the k-ctl variables",
                                 subject=f"{job.name}:command:{name}",
@@ -88,7 +95,7 @@ class NoAutoDeployVariables(Policy):
                                 command.loc,
                                 f"k-ctl in PDM job {job.name} does not remove {name}: a "
                                 "trigger or pipeline variable would reach it",
-                                env.name,
+                                view.environment,
                                 job.name,
                                 hint="call it as `env -u AUTO_DEPLOY -u GITLAB_IMAGE_TAG "
                                 "k-ctl ...` (or `unset` both first)",

@@ -5,12 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pdmpolicy import names
-from pdmpolicy.policies.base import Context, Documentation, Option, Policy, Violation, executors
+from pdmpolicy.policies.base import (
+    BOTH_LAYERS,
+    Context,
+    Documentation,
+    Option,
+    Policy,
+    Violation,
+    executors,
+)
 from pdmpolicy.policies.examples import GSTG
 
 
 class PdmExecutorTimeout(Policy):
     name = "pdm-executor-timeout"
+    layers = BOTH_LAYERS
     summary = "executors' timeout is at least `minimum`"
     options = (Option("minimum", "duration", "3h", "the shortest timeout an executor may have"),)
     documentation = Documentation(
@@ -27,7 +36,7 @@ class PdmExecutorTimeout(Policy):
     def check(self, context: Context) -> Iterator[Violation]:
         minimum_text = str(context.options["minimum"])
         minimum = names.parse_duration(minimum_text) or 0
-        for view in context.environments:
+        for view in context.pipelines:
             for effect in executors(view):
                 job = effect.job
                 if job.timeout is None:
@@ -36,7 +45,7 @@ class PdmExecutorTimeout(Policy):
                         f"PDM job {job.name} declares no timeout: GitLab applies the project "
                         f"default (60 minutes unless changed), below the minimum "
                         f"{minimum_text}",
-                        view.name,
+                        view.environment,
                         job.name,
                         hint=f"add timeout: {minimum_text} or more",
                         subject=job.name,
@@ -48,7 +57,7 @@ class PdmExecutorTimeout(Policy):
                         job.loc_of("timeout"),
                         f"PDM job {job.name} times out after {job.timeout}, below the minimum "
                         f"{minimum_text}: a long migration would be killed midway",
-                        view.name,
+                        view.environment,
                         job.name,
                         hint=f"raise timeout to {minimum_text} or more",
                         subject=job.name,

@@ -5,12 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pdmpolicy.lower import RESOURCE_GROUP
-from pdmpolicy.policies.base import Context, Documentation, Option, Policy, Violation, executors
+from pdmpolicy.policies.base import (
+    BOTH_LAYERS,
+    Context,
+    Documentation,
+    Option,
+    Policy,
+    Violation,
+    executors,
+)
 from pdmpolicy.policies.examples import GSTG, changed
 
 
 class PdmLocked(Policy):
     name = "pdm-locked"
+    layers = BOTH_LAYERS
     summary = "executors hold a resource group keyed by the database"
     options = (
         Option(
@@ -42,8 +51,11 @@ class PdmLocked(Policy):
 
     def check(self, context: Context) -> Iterator[Violation]:
         template = str(context.options["resource_group"])
-        for view in context.environments:
-            expected = template.replace("{database}", view.environment.database)
+        groups: dict[str, set[str]] = {}
+        for view in context.pipelines:
+            expected = (
+                template.replace("{database}", view.database) if view.database is not None else None
+            )
             for effect in executors(view):
                 job = effect.job
                 if job.resource_group is None:
@@ -51,18 +63,18 @@ class PdmLocked(Policy):
                         job.loc,
                         f"PDM job {job.name} holds no resource group: a second pipeline could "
                         "run PDMs at the same time",
-                        view.name,
+                        view.environment,
                         job.name,
-                        hint=f"use resource_group: {expected}",
+                        hint=f"use resource_group: {expected or 'one group per database'}",
                         subject=job.name,
                     )
-                elif job.resource_group != expected:
+                elif expected is not None and job.resource_group != expected:
                     yield Violation(
                         job.loc_of("resource_group"),
                         f"PDM job {job.name} holds resource group '{job.resource_group}', not "
                         f"the database's '{expected}': other environments on database "
-                        f"{view.environment.database} would not wait for it",
-                        view.name,
+                        f"{view.database} would not wait for it",
+                        view.environment,
                         job.name,
                         hint=(
                             "remove resource_group to get the database's lock"
@@ -70,4 +82,55 @@ class PdmLocked(Policy):
                             else f"use resource_group: {expected}"
                         ),
                         subject=job.name,
+                    )
+                elif expected is None:
+                    groups.setdefault(job.resource_group, set()).add(job.name)
+        yield from _mixed_groups(context, groups)
+        yield from _deadlocks(context)
+
+
+def _mixed_groups(context: Context, groups: dict[str, set[str]]) -> Iterator[Violation]:
+    """Loaded pipelines name no database: their executors must at least share one lock."""
+    if len(groups) < 2:
+        return
+    described = "; ".join(f"{g}: {', '.join(sorted(jobs))}" for g, jobs in sorted(groups.items()))
+    for view in context.pipelines:
+        for effect in executors(view):
+            job = effect.job
+            if job.resource_group in groups:
+                yield Violation(
+                    job.loc_of("resource_group"),
+                    f"PDM jobs hold different resource groups ({described}): they do not "
+                    "exclude each other across pipelines",
+                    view.environment,
+                    job.name,
+                    hint="key every PDM job's resource group by the database",
+                    subject=f"{job.name}:mixed",
+                )
+
+
+def _deadlocks(context: Context) -> Iterator[Violation]:
+    """A trigger job holding the group a job of its child pipeline needs waits forever:
+    the trigger keeps its lock until the child finishes (docs/gitlab-ci-semantics.md, §8)."""
+    by_path = {view.pipeline.path: view for view in context.pipelines}
+    for view in context.pipelines:
+        for trigger_job in view.pipeline.jobs:
+            trigger = trigger_job.trigger
+            if trigger is None or trigger_job.resource_group is None:
+                continue
+            child = by_path.get(trigger.include)
+            if child is None:
+                continue
+            for job in child.pipeline.jobs:
+                if job.resource_group == trigger_job.resource_group:
+                    yield Violation(
+                        trigger_job.loc_of("resource_group"),
+                        f"trigger job {trigger_job.name} holds resource group "
+                        f"'{trigger_job.resource_group}', which {job.name} in its child "
+                        f"pipeline {child.pipeline.path} needs: a deadlock",
+                        view.environment,
+                        trigger_job.name,
+                        hint="remove resource_group from the trigger job; the child's jobs "
+                        "hold the lock",
+                        subject=f"{trigger_job.name}:deadlock:{job.name}",
                     )

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pdmpolicy.policies.base import Context, Documentation, Policy, Violation, executors
+from pdmpolicy.policies.base import (
+    BOTH_LAYERS,
+    Context,
+    Documentation,
+    Policy,
+    Violation,
+    executors,
+)
 from pdmpolicy.policies.examples import GSTG, changed
 
 
 class PdmNoAutoRetry(Policy):
     name = "pdm-no-auto-retry"
+    layers = BOTH_LAYERS
     summary = "executors have an effective retry of 0, default: inheritance included"
     documentation = Documentation(
         what="Every job that executes PDMs has an effective `retry` of 0, counting what it "
@@ -30,7 +38,7 @@ class PdmNoAutoRetry(Policy):
     )
 
     def check(self, context: Context) -> Iterator[Violation]:
-        for view in context.environments:
+        for view in context.pipelines:
             for effect in executors(view):
                 job = effect.job
                 if job.retry > 0:
@@ -38,7 +46,7 @@ class PdmNoAutoRetry(Policy):
                         job.loc_of("retry"),
                         f"PDM job {job.name} is retried automatically (retry {job.retry}): "
                         "PDMs would start again after a failed attempt",
-                        view.name,
+                        view.environment,
                         job.name,
                         hint="remove retry; a person re-runs a failed PDM job",
                         subject=job.name,

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pdmpolicy.policies.base import Context, Documentation, Policy, Violation, executors
+from pdmpolicy.policies.base import (
+    BOTH_LAYERS,
+    Context,
+    Documentation,
+    Policy,
+    Violation,
+    executors,
+)
 from pdmpolicy.policies.examples import GSTG, changed
 
 
 class PdmNotInterruptible(Policy):
     name = "pdm-not-interruptible"
+    layers = BOTH_LAYERS
     summary = "executors cannot be auto-cancelled midway"
     documentation = Documentation(
         what="Every job that executes PDMs has `interruptible: false` (the rendered default).",
@@ -28,7 +36,7 @@ class PdmNotInterruptible(Policy):
     )
 
     def check(self, context: Context) -> Iterator[Violation]:
-        for view in context.environments:
+        for view in context.pipelines:
             for effect in executors(view):
                 job = effect.job
                 if job.interruptible:
@@ -36,7 +44,7 @@ class PdmNotInterruptible(Policy):
                         job.loc_of("interruptible"),
                         f"PDM job {job.name} is interruptible: a newer pipeline would cancel "
                         "it midway through the migrations",
-                        view.name,
+                        view.environment,
                         job.name,
                         hint="remove interruptible: true",
                         subject=job.name,

@@ -6,7 +6,14 @@ from collections.abc import Iterator
 
 from pdmpolicy import names
 from pdmpolicy.analysis import KUBERNETES
-from pdmpolicy.policies.base import Context, Documentation, Policy, Violation, executors
+from pdmpolicy.policies.base import (
+    BOTH_LAYERS,
+    Context,
+    Documentation,
+    Policy,
+    Violation,
+    executors,
+)
 from pdmpolicy.policies.examples import GSTG, changed
 
 _SKIP = names.SKIP_VARIABLE
@@ -14,6 +21,7 @@ _SKIP = names.SKIP_VARIABLE
 
 class SkipFlagFalse(Policy):
     name = "skip-flag-false"
+    layers = BOTH_LAYERS
     summary = f'Kubernetes executors pass {_SKIP} exactly as "false" to k-ctl'
     documentation = Documentation(
         what=f"Every k-ctl call that upgrades for real is given `{_SKIP}` exactly as the "
@@ -36,8 +44,7 @@ class SkipFlagFalse(Policy):
     )
 
     def check(self, context: Context) -> Iterator[Violation]:
-        for view in context.environments:
-            env = view.environment
+        for view in context.pipelines:
             for effect in executors(view):
                 if effect.kind != KUBERNETES:
                     continue
@@ -53,7 +60,7 @@ class SkipFlagFalse(Policy):
                             loc,
                             f'k-ctl in {job.name} is given {_SKIP}={value!r}; only "false" '
                             "makes it run the PDMs, anything else silently skips them",
-                            env.name,
+                            view.environment,
                             job.name,
                             hint=f'set {_SKIP}: "false"',
                             subject=f"{job.name}:value",
@@ -64,7 +71,7 @@ class SkipFlagFalse(Policy):
                             variable.loc,
                             f"{_SKIP} reaches k-ctl in {job.name} only through job variables, "
                             "where a trigger variable can override it",
-                            env.name,
+                            view.environment,
                             job.name,
                             hint="move it under kctl.variables so it is set on the k-ctl "
                             "command line",
@@ -75,7 +82,7 @@ class SkipFlagFalse(Policy):
                             loc,
                             f'k-ctl in {job.name} upgrades without {_SKIP}="false": the '
                             "PDMs would be silently skipped",
-                            env.name,
+                            view.environment,
                             job.name,
                             hint=f'add {_SKIP}: "false" under kctl.variables',
                             subject=f"{job.name}:missing",
