@@ -75,6 +75,15 @@ class Unsupported:
     what: str
 
 
+@dataclass(frozen=True)
+class Note:
+    """A conservative reading the loader applied (GitLab's behaviour left a choice, or a
+    keyword is not modelled and the reading covers it); shown so the reader can check it."""
+
+    loc: Loc
+    what: str
+
+
 def _no_locs() -> Locs:
     return MappingProxyType({})
 
@@ -124,6 +133,8 @@ class Pipeline:
     variables: tuple[Variable, ...]
     jobs: tuple[CiJob, ...]
     unsupported: tuple[Unsupported, ...] = ()
+    notes: tuple[Note, ...] = ()
+    """Loaded pipelines only: conservative readings and keywords ignored on purpose."""
 
     def job(self, name: str) -> CiJob:
         for job in self.jobs:

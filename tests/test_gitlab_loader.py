@@ -1,0 +1,923 @@
+"""The GitLab CI loader: effective values, their source lines, unsupported constructs, limits.
+
+Fixture pipelines live in tests/fixtures/gitlab/ (see its README). A line ending in
+`# expect: <job> <field>` is where the loader must place that job's effective `<field>`
+(`variables.NAME` for one variable); the tests read those markers, so the fixtures say
+in one place both what they contain and where each value comes from.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import SafeConstructor
+
+from pdmpolicy.analysis import analyse
+from pdmpolicy.errors import InputError
+from pdmpolicy.gitlab import load_pipelines
+from pdmpolicy.gitlab.yaml import ALIAS_NODE_BUDGET, resolve_plain, ruby_text
+from pdmpolicy.location import Loc
+from pdmpolicy.lower import lower, parent
+from pdmpolicy.pipeline import CiJob, Pipeline
+from pdmpolicy.policies.examples import GSTG, GSTG_CNY, GSTG_CNY_EXECUTOR, GSTG_FIRST, changed
+from pdmpolicy.project import load_environments
+from pdmpolicy.render import emit
+from tests.conftest import REPO_ROOT
+
+FIXTURES = REPO_ROOT / "tests/fixtures/gitlab"
+FIXTURE_PATH = "tests/fixtures/gitlab"
+VM = "gstg-vm-post-deploy-migrations"
+KUBE = "gstg-kubernetes-post-deploy-migrations"
+NOWHERE = Loc("-")
+_EXPECT = re.compile(r"#\s*expect:\s*(\S+)\s+(\S+)\s*$")
+
+
+def load(name: str) -> tuple[Pipeline, ...]:
+    return load_pipelines(FIXTURES / name, REPO_ROOT)
+
+
+def one(name: str) -> Pipeline:
+    pipelines = load(name)
+    assert len(pipelines) == 1
+    return pipelines[0]
+
+
+def expectations(name: str) -> list[tuple[str, str, int]]:
+    """(job, field, line) for every `# expect:` marker of a fixture."""
+    found = []
+    text = (FIXTURES / name).read_text(encoding="utf-8")
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = _EXPECT.search(line)
+        if match and match.group(1) != "cycle":
+            found.append((match.group(1), match.group(2), number))
+    return found
+
+
+def loc_of(pipeline: Pipeline, job_name: str, field: str) -> Loc:
+    job = pipeline.job(job_name)
+    if field.startswith("variables."):
+        name = field.split(".", 1)[1]
+        return next(v.loc for v in job.variables if v.name == name)
+    assert field in job.locs, f"{job_name}: no location recorded for {field}"
+    return job.locs[field]
+
+
+def write(tmp_path: Path, text: str, name: str = ".gitlab-ci.yml") -> Path:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load_text(tmp_path: Path, text: str) -> Pipeline:
+    return load_pipelines(write(tmp_path, text), tmp_path)[0]
+
+
+def error_of(tmp_path: Path, text: str | bytes) -> InputError:
+    path = tmp_path / ".gitlab-ci.yml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_pipelines(path, tmp_path)
+    return caught.value
+
+
+# --- the pipelines that run PDMs twice, and the safe ones -------------------------------
+
+UNSAFE = {
+    "unsafe-auto-retry.yml": (KUBE, "retry", 2),
+    "unsafe-default-retry.yml": (VM, "retry", 2),
+    "unsafe-extends-retry.yml": (KUBE, "retry", 1),
+    "unsafe-anchor-retry.yml": (VM, "retry", 2),
+    "unsafe-when-always.yml": (KUBE, "when", "always"),
+    "unsafe-on-failure.yml": (VM, "when", "on_failure"),
+    "unsafe-allow-failure.yml": (VM, "allow_failure", True),
+    "unsafe-same-stage.yml": (KUBE, "needs", None),
+    "unsafe-manual-unordered.yml": (KUBE, "allow_failure", True),
+    "unsafe-missing-needs.yml": (KUBE, "needs", ("prepare",)),
+}
+SAFE_STEPS = {
+    "safe-vm.yml": ["vm"],
+    "safe-dry-run.yml": ["vm"],
+    "safe-kubernetes-after-vm.yml": ["vm", "kubernetes"],
+    "safe-kubernetes-first.yml": ["kubernetes", "vm"],
+    "safe-kubernetes-only.yml": ["kubernetes"],
+}
+
+
+def test_every_fixture_is_listed() -> None:
+    on_disk = {p.name for p in FIXTURES.glob("*.yml")}
+    assert on_disk == set(UNSAFE) | set(SAFE_STEPS)
+
+
+@pytest.mark.parametrize("name", sorted(UNSAFE))
+def test_unsafe_fixture_carries_its_mechanism(name: str) -> None:
+    pipeline = one(name)
+    assert pipeline.unsupported == ()
+    job_name, field, expected = UNSAFE[name]
+    job = pipeline.job(job_name)
+    value: Any = getattr(job, field)
+    if field == "needs" and value is not None:
+        value = tuple(need.job for need in value)
+    assert value == expected
+    assert analyse(pipeline).effect(job_name).is_executor
+    markers = expectations(name)
+    assert markers, f"{name} marks the line responsible"
+    for marked_job, marked_field, line in markers:
+        assert loc_of(pipeline, marked_job, marked_field).line == line
+
+
+def test_unsafe_retry_locations_point_at_default_template_and_anchor() -> None:
+    default = one("unsafe-default-retry.yml").job(VM).loc_of("retry")
+    assert (default.path, default.line) == (f"{FIXTURE_PATH}/unsafe-default-retry.yml", 5)
+    extended = one("unsafe-extends-retry.yml").job(KUBE)
+    assert extended.retry_when == ("script_failure",)
+    assert extended.loc_of("retry").line == 5  # the template's `max:`, two levels up
+    anchored = one("unsafe-anchor-retry.yml").job(VM)
+    assert anchored.loc_of("retry").line == 6  # the anchored mapping, not `retry: 0`
+
+
+def test_two_executors_in_one_stage_have_nothing_between_them() -> None:
+    pipeline = one("unsafe-same-stage.yml")
+    analysis = analyse(pipeline)
+    assert not analysis.ordered_after_success(VM, KUBE)
+    assert not analysis.ordered_after_success(KUBE, VM)
+
+
+@pytest.mark.parametrize("name", sorted(SAFE_STEPS))
+def test_safe_fixture_executors_are_safe_and_ordered(name: str) -> None:
+    pipeline = one(name)
+    assert pipeline.unsupported == ()
+    analysis = analyse(pipeline)
+    order = [effect.job.name for effect in analysis.executors]
+    kinds = [analysis.effect(job).kind for job in analysis.execution_order() if job in order]
+    assert kinds == SAFE_STEPS[name]
+    for effect in analysis.executors:
+        job = effect.job
+        assert (job.retry, job.interruptible, job.allow_failure) == (0, False, False)
+        assert job.when == "on_success"
+        assert job.resource_group == "gstg-postdeploy-migrations"
+        assert job.timeout == "10h"
+        assert pipeline.inherited_variables(job) == ()
+    executors = [job for job in analysis.execution_order() if job in order]
+    for first, second in itertools.pairwise(executors):
+        assert analysis.ordered_after_success(first, second)
+
+
+def test_safe_vm_opts_out_of_the_default_retry_that_other_jobs_get() -> None:
+    pipeline = one("safe-vm.yml")
+    assert pipeline.job("lint").retry == 2
+    assert pipeline.job("lint").interruptible is True
+    executor = pipeline.job(VM)
+    assert (executor.retry, executor.interruptible, executor.inherit_default) == (0, False, False)
+
+
+def test_safe_dry_run_has_a_dry_run_and_no_kubernetes_executor() -> None:
+    analysis = analyse(one("safe-dry-run.yml"))
+    assert analysis.effect("gstg-kubernetes-post-deploy-migrations-dry-run").is_dry_run
+
+
+def test_safe_kubernetes_first_strips_variables_through_a_reference() -> None:
+    pipeline = one("safe-kubernetes-first.yml")
+    job = pipeline.job(KUBE)
+    assert [line.text for line in job.script] == [
+        "unset AUTO_DEPLOY GITLAB_IMAGE_TAG",
+        "SKIP_POST_DEPLOYMENT_MIGRATIONS=false WAIT_FOR_JOBS=true k-ctl -e gstg upgrade",
+    ]
+    assert job.script[0].loc.line == 8  # the referenced template's line
+    (call,) = analyse(pipeline).effect(KUBE).executor_calls
+    assert {"AUTO_DEPLOY", "GITLAB_IMAGE_TAG"} <= call.command.stripped
+
+
+def test_safe_kubernetes_only_rule_gives_run_or_absent() -> None:
+    job = one("safe-kubernetes-only.yml").job(KUBE)
+    assert [(c.when, c.allow_failure) for c in job.choices] == [
+        ("on_success", False),
+        ("never", False),
+    ]
+    assert [rule.if_ for rule in job.rules] == ['$DEPLOY_ENVIRONMENT == "gstg"']
+
+
+# --- constructs ---------------------------------------------------------------------------
+
+
+def test_stages_always_have_pre_first_and_post_last() -> None:
+    assert one("constructs/needs-and-when.yml").stages == (
+        ".pre",
+        "build",
+        "deploy",
+        "verify",
+        ".post",
+    )
+    assert one("constructs/retry.yml").stages == (".pre", "build", "test", "deploy", ".post")
+
+
+def test_default_keywords_and_inherit() -> None:
+    pipeline = one("constructs/defaults.yml")
+    for job, field, line in expectations("constructs/defaults.yml"):
+        assert loc_of(pipeline, job, field).line == line
+    everything = pipeline.job("inherits-all")
+    assert (everything.retry, everything.interruptible, everything.timeout) == (1, True, None)
+    assert [line.text for line in everything.script] == [
+        'echo "default before_script"',
+        'echo "all"',
+    ]
+    assert [v.name for v in pipeline.inherited_variables(everything)] == ["GLOBAL_A", "GLOBAL_B"]
+    nothing = pipeline.job("inherits-none")
+    assert (nothing.retry, nothing.interruptible, nothing.inherit_default) == (0, False, False)
+    assert [line.text for line in nothing.script] == ['echo "none"']
+    assert pipeline.inherited_variables(nothing) == ()
+    some = pipeline.job("inherits-some")
+    assert (some.retry, some.interruptible, some.inherit_default) == (1, False, True)
+    assert [line.text for line in some.script] == ['echo "some"']
+    assert some.inherit_variables == ("GLOBAL_B",)
+    assert [v.name for v in pipeline.inherited_variables(some)] == ["GLOBAL_B"]
+    own = pipeline.job("own-values")
+    assert (own.retry, own.interruptible, own.timeout) == (0, False, "2h")
+    assert [line.text for line in own.script] == ['echo "own before_script"', 'echo "one line"']
+    (note,) = pipeline.notes
+    assert note.loc.line == 5 and "default: timeout has no effect" in note.what
+
+
+def test_variable_values_are_what_gitlab_passes() -> None:
+    pipeline = one("constructs/variables.yml")
+    assert {v.name: v.value for v in pipeline.variables} == {
+        "PLAIN": "text",
+        "QUOTED_NO": "no",
+        "PLAIN_NO": "false",
+        "PLAIN_YES": "true",
+        "PLAIN_ON": "true",
+        "PLAIN_OFF": "false",
+        "PLAIN_TRUE": "true",
+        "SINGLE_Y": "y",
+        "NUMBER": "42",
+        "OCTAL": "8",
+        "HEX": "31",
+        "FLOAT": "1.5",
+        "SEXAGESIMAL": "5400",
+        "EMPTY": "",
+        "WITH_DESCRIPTION": "false",
+        "DESCRIPTION_ONLY": "",
+        "BOOL_IN_VALUE": "false",
+    }
+    job = pipeline.job("job")
+    assert {v.name: v.value for v in job.variables} == {
+        "JOB_FLOAT": "1.0",
+        "SKIP_POST_DEPLOYMENT_MIGRATIONS": "false",
+    }
+    by_name = {v.name: v for v in pipeline.variables}
+    assert by_name["WITH_DESCRIPTION"].loc.line == 18  # the `value:` line
+    assert by_name["PLAIN_NO"].loc == Loc(f"{FIXTURE_PATH}/constructs/variables.yml", 5, 13)
+
+
+def test_needs_when_and_allow_failure() -> None:
+    pipeline = one("constructs/needs-and-when.yml")
+    for job, field, line in expectations("constructs/needs-and-when.yml"):
+        assert loc_of(pipeline, job, field).line == line
+
+    def needs(name: str) -> Any:
+        found = pipeline.job(name).needs
+        return None if found is None else [(n.job, n.optional) for n in found]
+
+    assert needs("verify-job") is None
+    assert needs("needs-strings") == [("build-a", False), ("build-b", False)]
+    assert needs("needs-maps") == [
+        ("build-a", False),
+        ("build-b", True),
+        ("not-in-this-pipeline", True),
+    ]
+    assert needs("needs-nothing") == []
+    when = {job.name: (job.when, job.allow_failure) for job in pipeline.jobs}
+    assert when["on-failure"] == ("on_failure", False)
+    assert when["always"] == ("always", False)
+    assert when["manual-default"] == ("manual", True)
+    assert when["manual-blocking"] == ("manual", False)
+    assert when["delayed"] == ("delayed", False)
+    assert when["exit-codes"] == ("on_success", True)
+    assert pipeline.job("delayed").start_in == "30 minutes"
+    (note,) = pipeline.notes
+    assert "exit_codes" in note.what and note.loc.line == 66
+
+
+def test_retry_forms() -> None:
+    pipeline = one("constructs/retry.yml")
+    retry = {job.name: (job.retry, job.retry_when) for job in pipeline.jobs}
+    assert retry == {
+        "number": (2, ()),
+        "mapping": (1, ("runner_system_failure", "stuck_or_timeout_failure")),
+        "when-only": (0, ("always",)),
+        "single-when": (2, ("script_failure",)),
+    }
+    for job, field, line in expectations("constructs/retry.yml"):
+        assert loc_of(pipeline, job, field).line == line
+    assert any("retry:exit_codes" in note.what for note in pipeline.notes)
+
+
+def test_extends_merges_like_gitlab() -> None:
+    pipeline = one("constructs/extends.yml")
+    for job, field, line in expectations("constructs/extends.yml"):
+        assert loc_of(pipeline, job, field).line == line
+
+    def variables(name: str) -> dict[str, str]:
+        return {v.name: v.value for v in pipeline.job(name).variables}
+
+    multi = pipeline.job("multi-level")
+    assert (multi.stage, multi.retry, multi.interruptible) == ("deploy", 1, True)
+    assert variables("multi-level") == {
+        "FROM_BASE": "base",
+        "OVERRIDDEN": "middle",
+        "FROM_MIDDLE": "middle",
+        "OWN": "own",
+    }
+    later = pipeline.job("later-parent-wins")
+    assert (later.retry, later.timeout) == (0, "1h")
+    assert variables("later-parent-wins")["OVERRIDDEN"] == "other"
+    wins = pipeline.job("job-wins")
+    assert wins.retry == 2
+    assert [line.text for line in wins.script] == ['echo "own script replaces the list"']
+    dropped = pipeline.job("drops-key")
+    assert (dropped.interruptible, dropped.variables) == (False, ())
+    assert pipeline.job("extends-a-job").stage == "test"
+    assert variables("extends-a-job")["OWN"] == "own"
+    assert [job.name for job in pipeline.jobs] == [
+        "multi-level",
+        "later-parent-wins",
+        "job-wins",
+        "drops-key",
+        "extends-a-job",
+    ]
+
+
+def test_anchors_and_merge_keys_follow_psych() -> None:
+    pipeline = one("constructs/anchors.yml")
+    for job, field, line in expectations("constructs/anchors.yml"):
+        assert loc_of(pipeline, job, field).line == line
+    assert pipeline.job("explicit-after-merge").retry == 0
+    before = pipeline.job("explicit-before-merge")
+    assert before.retry == 1  # Psych merges in order: the merged value replaces `retry: 0`
+    assert (before.interruptible, before.resource_group) == (True, "db-main")
+    merged = pipeline.job("merge-list")
+    assert (merged.retry, merged.timeout, merged.interruptible) == (2, "2h", True)
+    inline = pipeline.job("inline-merge")
+    assert (inline.retry, inline.stage) == (2, "deploy")
+    assert [line.text for line in inline.script] == ['echo "anchored scalar"', 'echo "own line"']
+    assert inline.script[0].loc.line == 12  # where the anchored scalar is written
+
+
+def test_references_resolve_in_scripts_variables_and_values() -> None:
+    pipeline = one("constructs/references.yml")
+    for name, field, line in expectations("constructs/references.yml"):
+        assert loc_of(pipeline, name, field).line == line
+    job = pipeline.job("uses-references")
+    assert job.retry == 0
+    assert [line.text for line in job.script] == [
+        'echo "setup"',
+        "unset AUTO_DEPLOY GITLAB_IMAGE_TAG",
+        "unset AUTO_DEPLOY GITLAB_IMAGE_TAG",
+        "k-ctl -e gstg upgrade",
+    ]
+    assert [line.loc.line for line in job.script] == [9, 5, 5, 24]
+    other = pipeline.job("reads-a-job")
+    assert {v.name: v.value for v in other.variables} == {"OTHER": "deploy"}
+    assert [line.text for line in other.script] == [line.text for line in job.script[2:]]
+
+
+def test_rules_become_choices() -> None:
+    pipeline = one("constructs/rules.yml")
+
+    def choices(name: str) -> list[tuple[str, bool, int]]:
+        return [(c.when, c.allow_failure, c.loc.line) for c in pipeline.job(name).choices]
+
+    assert choices("conditions") == [
+        ("manual", False, 7),
+        ("on_success", True, 9),
+        ("never", False, 12),  # the exists: rule; "no rule matched" gives the same outcome
+    ]
+    # The job-level `when: manual` still sets allow_failure's default (GitLab's `ignore`).
+    assert choices("unconditional-last") == [("never", False, 19), ("on_success", True, 20)]
+    first = pipeline.job("unconditional-first")
+    assert choices("unconditional-first") == [("delayed", False, 25)]
+    assert first.start_in == "1 hour"
+    assert choices("manual-in-rules") == [
+        ("manual", False, 34),
+        ("manual", True, 36),
+        ("never", False, 32),  # no rule matched: placed at `rules:`
+    ]
+    assert choices("job-level-manual") == [("manual", True, 43), ("never", False, 42)]
+    interruptible = pipeline.job("interruptible-rule")
+    assert interruptible.interruptible is True
+    assert interruptible.loc_of("interruptible").line == 49
+    assert choices("interruptible-rule") == [("on_success", False, 48)]
+    assert choices("empty-rules") == [("never", False, 54)]
+    assert [rule.if_ for rule in pipeline.job("conditions").rules] == [
+        '$CI_COMMIT_BRANCH == "main"'
+    ]
+    assert pipeline.unsupported == ()
+
+
+def test_unsupported_constructs_are_reported_where_they_are() -> None:
+    pipeline = one("constructs/unsupported.yml")
+    found = {(u.loc.line, u.what.split(" ")[0]) for u in pipeline.unsupported}
+    assert found == {
+        (2, "include:"),
+        (8, "workflow:rules:variables"),
+        (13, "only:"),
+        (14, "except:"),
+        (18, "parallel:"),
+        (21, "trigger:"),
+        (25, "trigger:project"),
+        (31, "trigger:include"),
+        (37, "trigger:include"),
+        (43, "needs:pipeline"),
+        (49, "after_script"),
+        (60, "environment:on_stop"),
+        (72, "rules:needs"),
+        (73, "rules:variables"),
+        (78, "'retyr'"),
+    }
+    assert all(
+        u.loc.path == f"{FIXTURE_PATH}/constructs/unsupported.yml" for u in pipeline.unsupported
+    )
+    assert [note.loc.line for note in pipeline.notes] == [5]  # workflow:, read as created
+    assert pipeline.job("cross-project-trigger").trigger is None
+    assert pipeline.job("cross-pipeline-needs").needs == ()
+
+
+def test_unsupported_top_level_and_spec_header(tmp_path: Path) -> None:
+    pipeline = load_text(
+        tmp_path,
+        "spec:\n  inputs:\n    env: {}\n---\ntypes: [build]\njob:\n  script: [echo]\n"
+        "  run: [{name: a, script: echo}]\n",
+    )
+    assert [(u.loc.line, u.what.split(" ")[0]) for u in pipeline.unsupported] == [
+        (1, "spec:"),
+        (5, "types:"),
+        (8, "run:"),
+    ]
+
+
+def test_trigger_children_are_loaded_once_each_in_every_include_form() -> None:
+    pipelines = load("trigger/parent.yml")
+    assert [p.path for p in pipelines] == [
+        f"{FIXTURE_PATH}/trigger/parent.yml",
+        f"{FIXTURE_PATH}/trigger/child-a.yml",
+        f"{FIXTURE_PATH}/trigger/child-b.yml",
+    ]
+    parent_pipeline = pipelines[0]
+    triggers = {job.name: job.trigger for job in parent_pipeline.jobs}
+    child_a = f"{FIXTURE_PATH}/trigger/child-a.yml"
+    child_b = f"{FIXTURE_PATH}/trigger/child-b.yml"
+    assert triggers["string-form"] is not None
+    assert (triggers["string-form"].include, triggers["string-form"].strategy) == (
+        child_a,
+        "depend",
+    )
+    assert triggers["string-form"].forward_yaml_variables is False
+    assert triggers["string-form"].forward_pipeline_variables is True
+    local = triggers["local-form"]
+    assert local is not None
+    assert (local.include, local.strategy, local.forward_yaml_variables) == (child_b, None, True)
+    assert local.forward_pipeline_variables is False
+    listed = triggers["list-form"]
+    assert listed is not None and (listed.include, listed.strategy) == (child_a, "mirror")
+    manual = parent_pipeline.job("local-form")
+    assert (manual.when, manual.allow_failure, manual.script) == ("manual", True, ())
+    assert parent_pipeline.job("list-form").resource_group == "gstg-postdeploy-migrations"
+    assert pipelines[1].job("to-b").trigger is not None
+
+
+def test_trigger_include_as_a_local_mapping(tmp_path: Path) -> None:
+    write(tmp_path, "job:\n  script: [echo]\n", "ci/child.yml")
+    pipelines = load_pipelines(
+        write(tmp_path, "run-child:\n  trigger:\n    include:\n      local: ci/child.yml\n"),
+        tmp_path,
+    )
+    assert [p.path for p in pipelines] == [".gitlab-ci.yml", "ci/child.yml"]
+    trigger = pipelines[0].job("run-child").trigger
+    assert trigger is not None and trigger.include == "ci/child.yml"
+
+
+def test_trigger_jobs_take_no_default_retry_but_keep_their_own(tmp_path: Path) -> None:
+    write(tmp_path, "job:\n  script: [echo]\n", "child.yml")
+    pipeline = load_text(
+        tmp_path,
+        "default:\n  retry: 2\n  interruptible: true\n"
+        "plain:\n  trigger:\n    include: child.yml\n"
+        "own:\n  retry: 1\n  trigger:\n    include: child.yml\n",
+    )
+    plain, own = pipeline.jobs
+    assert (plain.retry, plain.interruptible) == (0, True)
+    assert own.retry == 1
+
+
+def test_include_cycle_is_refused_at_the_trigger_that_closes_it() -> None:
+    with pytest.raises(InputError) as caught:
+        load("trigger/cycle-a.yml")
+    (problem,) = caught.value.problems
+    assert problem.loc == Loc(f"{FIXTURE_PATH}/trigger/cycle-b.yml", 3, 14)
+    assert "cycle" in problem.message
+
+
+# --- round trip: what pdmpolicy renders loads back to what it lowered ---------------------
+
+
+def _bare(job: CiJob) -> CiJob:
+    """The job with every location replaced, so jobs compare field by field."""
+    return replace(
+        job,
+        loc=NOWHERE,
+        needs=None if job.needs is None else tuple(replace(n, loc=NOWHERE) for n in job.needs),
+        variables=tuple(replace(v, loc=NOWHERE) for v in job.variables),
+        script=tuple(replace(line, loc=NOWHERE) for line in job.script),
+        choices=tuple(replace(c, loc=NOWHERE) for c in job.choices),
+    )
+
+
+def _assert_round_trip(loaded: tuple[Pipeline, ...], expected: list[Pipeline]) -> None:
+    parent_loaded, *children = loaded
+    expected_parent, *expected_children = expected
+    assert [p.path for p in children] == [p.path for p in expected_children]
+    for got, want in zip(children, expected_children, strict=True):
+        assert got.stages == want.stages
+        assert [(v.name, v.value) for v in got.variables] == [
+            (v.name, v.value) for v in want.variables
+        ]
+        assert [_bare(job) for job in got.jobs] == [_bare(job) for job in want.jobs]
+        assert got.unsupported == ()
+    assert parent_loaded.stages == expected_parent.stages
+    assert parent_loaded.variables == () == expected_parent.variables
+    for got_job, want_job in zip(parent_loaded.jobs, expected_parent.jobs, strict=True):
+        # The parent's rules are loaded as choices too: the rule's outcome, or "not added".
+        assert [(c.when, c.allow_failure) for c in got_job.choices] == [
+            ("on_success", False),
+            ("never", False),
+        ]
+        # Rendered trigger jobs carry no `inherit:`, so the loaded ones inherit (GitLab's
+        # default) where the lowered ones say they do not; with no top-level variables and
+        # no default: in the parent this changes nothing (see the report in the docs).
+        assert parent_loaded.inherited_variables(got_job) == ()
+        normalised = replace(
+            got_job,
+            choices=(),
+            inherit_default=want_job.inherit_default,
+            inherit_variables=want_job.inherit_variables,
+        )
+        assert _bare(normalised) == _bare(want_job)
+
+
+def _render_and_load(tmp_path: Path, files: dict[str, str]) -> None:
+    (tmp_path / "environments").mkdir()
+    for name, text in files.items():
+        (tmp_path / "environments" / name).write_text(text, encoding="utf-8")
+    environments = load_environments(tmp_path / "environments", tmp_path)
+    lowered = [lower(environment) for environment in environments]
+    parent_pipeline = parent(environments)
+    for pipeline in [parent_pipeline, *lowered]:
+        write(tmp_path, emit(pipeline), pipeline.path)
+    loaded = load_pipelines(tmp_path / parent_pipeline.path, tmp_path)
+    _assert_round_trip(loaded, [parent_pipeline, *sorted(lowered, key=lambda p: p.path)])
+
+
+def test_shipped_ci_files_load_to_what_lowering_produced() -> None:
+    environments = load_environments(REPO_ROOT / "environments", REPO_ROOT)
+    lowered = sorted((lower(e) for e in environments), key=lambda p: p.path)
+    loaded = load_pipelines(REPO_ROOT / "ci/postdeploy-migrations.yml", REPO_ROOT)
+    _assert_round_trip(loaded, [parent(environments), *lowered])
+
+
+ROUND_TRIP_EXAMPLES = {
+    "after-vm": {"gstg.yml": GSTG},
+    "kubernetes-first": {"gstg.yml": GSTG_FIRST},
+    "cny-dry-run": {"gstg-cny.yml": GSTG_CNY},
+    "cny-executor": {"gstg-cny.yml": GSTG_CNY_EXECUTOR},
+    "unsafe-values": {
+        "gstg.yml": changed(
+            GSTG,
+            "    timeout: 10h\n  gstg-kubernetes",
+            "    timeout: 10h\n    retry: 2\n    interruptible: true\n    allow_failure: true\n"
+            "    when: manual\n    resource_group: shared\n    stage: build\n"
+            "    inherit_variables: [DEPLOY_ENVIRONMENT]\n  gstg-kubernetes",
+        )
+    },
+    "generic-script": {
+        "gstg.yml": changed(
+            GSTG,
+            "jobs:\n",
+            "jobs:\n  announce:\n    runner: generic\n    when: always\n"
+            "    script:\n      - echo PDMs starting\n      - 'true'\n",
+        )
+    },
+}
+
+
+@pytest.mark.parametrize("example", sorted(ROUND_TRIP_EXAMPLES))
+def test_rendered_examples_load_to_what_lowering_produced(tmp_path: Path, example: str) -> None:
+    _render_and_load(tmp_path, ROUND_TRIP_EXAMPLES[example])
+
+
+# --- YAML as GitLab reads it ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("no", False),
+        ("No", False),
+        ("OFF", False),
+        ("yes", True),
+        ("on", True),
+        ("TRUE", True),
+        ("y", "y"),
+        ("n", "n"),
+        ("~", None),
+        ("null", None),
+        ("", None),
+        ("42", 42),
+        ("-17", -17),
+        ("1_000", 1000),
+        ("1,000", 1000),
+        ("010", 8),
+        ("0x1F", 31),
+        ("0b101", 5),
+        ("08", "08"),
+        ("1:30", 5400),
+        ("1:02:03", 3723),
+        ("1.5", 1.5),
+        ("1.", 1.0),
+        (".5", 0.5),
+        ("1e3", "1e3"),
+        ("1.0e+3", 1000.0),
+        ("2026-11-26", "2026-11-26"),
+        (":symbol", ":symbol"),
+        ("false-ish", "false-ish"),
+        ("nope", "nope"),
+        ("$VAR", "$VAR"),
+    ],
+)
+def test_plain_scalars_read_as_yaml_1_1(text: str, value: object) -> None:
+    resolved = resolve_plain(text)
+    assert resolved == value and type(resolved) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (True, "true"),
+        (False, "false"),
+        (8, "8"),
+        (1.5, "1.5"),
+        (1.0, "1.0"),
+        (1e16, "1.0e+16"),
+        (1.5e-5, "1.5e-05"),
+        (float("inf"), "Infinity"),
+        (None, ""),
+    ],
+)
+def test_values_become_text_as_ruby_to_s(value: Any, text: str) -> None:
+    assert ruby_text(value) == text
+
+
+def test_quoted_and_tagged_scalars_stay_strings(tmp_path: Path) -> None:
+    pipeline = load_text(
+        tmp_path,
+        "variables:\n  A: 'no'\n  B: !!str yes\n  C: |\n    no\n  D: !!int 010\njob:\n"
+        "  script: [echo]\n",
+    )
+    assert {v.name: v.value for v in pipeline.variables} == {
+        "A": "no",
+        "B": "yes",
+        "C": "no\n",
+        "D": "8",
+    }
+
+
+# --- refusing bad input: file:line:col, never a traceback ---------------------------------
+
+ERRORS = {
+    "invalid-yaml": ("job:\n  script: [echo\n", 3, "expected"),
+    "duplicate-key": ("job:\n  script: [a]\n  script: [b]\n", 3, "duplicate key 'script'"),
+    "boolean-key": ("yes:\n  script: [a]\n", 1, "read by GitLab (YAML 1.1) as the boolean"),
+    "undefined-alias": ("job:\n  script: *nothing\n", 2, "no anchor"),
+    "recursive-alias": ("a: &a\n  - *a\n", 2, "refers to the node that contains it"),
+    "unknown-tag": ("job:\n  script: !secret [a]\n", 2, "unknown YAML tag"),
+    "empty": ("# nothing\n", 1, "file is empty"),
+    "top-level-list": ("- a\n", 1, "expected a mapping"),
+    "two-documents": ("a: {script: [x]}\n---\nb: {script: [y]}\n", 3, "more than one"),
+    "job-not-mapping": ("job: echo\n", 1, "must be a mapping"),
+    "no-script": ("job:\n  stage: test\n", 1, "no script: or trigger:"),
+    "script-and-trigger": (
+        "job:\n  script: [a]\n  trigger: {include: x.yml}\n",
+        1,
+        "both script: and trigger:",
+    ),
+    "retry-three": ("job:\n  retry: 3\n  script: [a]\n", 2, "retry must be 0, 1 or 2"),
+    "retry-text": ("job:\n  retry: {max: two}\n  script: [a]\n", 2, "retry must be 0, 1 or 2"),
+    "retry-key": ("job:\n  retry: {tries: 1}\n  script: [a]\n", 2, "retry has no key"),
+    "when-unknown": ("job:\n  when: sometimes\n  script: [a]\n", 2, "when must be one of"),
+    "when-never": ("job:\n  when: never\n  script: [a]\n", 2, "when must be one of"),
+    "rule-when": ("job:\n  rules: [{when: later}]\n  script: [a]\n", 2, "rules:when"),
+    "rule-key": ("job:\n  rules: [{unless: $A}]\n  script: [a]\n", 2, "a rule has no key"),
+    "delayed-no-start": ("job:\n  when: delayed\n  script: [a]\n", 2, "needs start_in"),
+    "start-in-not-delayed": ("job:\n  start_in: 1h\n  script: [a]\n", 2, "only for when"),
+    "undeclared-stage": ("stages: [build]\njob:\n  script: [a]\n", 2, "not in stages"),
+    "unknown-need": ("job:\n  needs: [other]\n  script: [a]\n", 2, "not a job of this"),
+    "script-number": ("job:\n  script: [1:30]\n", 2, "lines must be strings"),
+    "variable-list": ("variables:\n  A: [1]\njob:\n  script: [a]\n", 2, "must be a string"),
+    "allow-failure-text": (
+        "job:\n  allow_failure: maybe\n  script: [a]\n",
+        2,
+        "must be true or false",
+    ),
+    "inherit-unknown": (
+        "job:\n  inherit: {default: [image, colour]}\n  script: [a]\n",
+        2,
+        "not a default: keyword",
+    ),
+    "extends-unknown": ("job:\n  extends: .nothing\n  script: [a]\n", 2, "not defined"),
+    "extends-cycle": (
+        ".a:\n  extends: .b\n.b:\n  extends: .a\njob:\n  extends: .a\n  script: [x]\n",
+        4,
+        "cycle",
+    ),
+    "reference-unknown": (
+        ".t: {script: [a]}\njob:\n  script: !reference [.t, before_script]\n",
+        3,
+        "has no key 'before_script'",
+    ),
+    "reference-cycle": (
+        ".a:\n  x: !reference [.b, x]\n.b:\n  x: !reference [.a, x]\njob:\n  script: [a]\n",
+        2,
+        "refers to itself",
+    ),
+    "reference-scalar": ("job:\n  script: !reference .t\n", 2, "needs a list"),
+    "trigger-missing-child": (
+        "job:\n  trigger:\n    include: missing.yml\n",
+        3,
+        "does not exist",
+    ),
+    "trigger-outside": (
+        "job:\n  trigger:\n    include: ../../etc/passwd\n",
+        3,
+        "outside the repository",
+    ),
+    "strategy-unknown": (
+        "job:\n  trigger: {include: .gitlab-ci.yml, strategy: wait}\n",
+        2,
+        "depend or mirror",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ERRORS))
+def test_bad_input_is_an_error_at_its_line(tmp_path: Path, case: str) -> None:
+    text, line, message = ERRORS[case]
+    error = error_of(tmp_path, text)
+    problem = error.problems[0]
+    assert problem.loc.path == ".gitlab-ci.yml"
+    assert problem.loc.line == line, str(error)
+    assert message in problem.message, str(error)
+
+
+def test_every_bad_job_is_reported_not_only_the_first(tmp_path: Path) -> None:
+    error = error_of(tmp_path, "a:\n  retry: 5\n  script: [x]\nb:\n  when: soon\n  script: [x]\n")
+    assert [p.loc.line for p in error.problems] == [2, 5]
+
+
+def test_trigger_include_of_itself_is_a_cycle(tmp_path: Path) -> None:
+    error = error_of(tmp_path, "job:\n  trigger:\n    include: /.gitlab-ci.yml\n")
+    assert "cycle" in error.problems[0].message
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    lines.append("job:\n  script: *a8")
+    error = error_of(tmp_path, "\n".join(lines) + "\n")
+    assert f"more than {ALIAS_NODE_BUDGET} nodes" in error.problems[0].message
+    assert error.problems[0].loc.line == 5  # the first alias that crosses the budget
+
+
+def test_reference_bomb_is_refused(tmp_path: Path) -> None:
+    lines = [".r0: {s: [x, x, x, x, x, x, x, x, x, x]}"]
+    refs = ", ".join(["!reference [.r{0}, s]"] * 10)
+    lines += [f".r{i}: {{s: [{refs.format(i - 1)}]}}" for i in range(1, 9)]
+    lines.append("job:\n  script: [echo]")
+    error = error_of(tmp_path, "\n".join(lines) + "\n")
+    assert "!reference tags expand" in error.problems[0].message
+
+
+def test_extends_bomb_is_refused(tmp_path: Path) -> None:
+    template = ".t:\n  script:\n" + "".join(f"    - echo {i}\n" for i in range(2000))
+    jobs = "".join(f"j{i}: {{extends: .t}}\n" for i in range(600))
+    error = error_of(tmp_path, template + jobs)
+    assert "expand to more than" in error.problems[0].message
+
+
+def test_deep_nesting_is_refused(tmp_path: Path) -> None:
+    error = error_of(tmp_path, "job: " + "[" * 150 + "]" * 150 + "\n")
+    assert "nested more than 100 levels" in error.problems[0].message
+
+
+def test_large_file_is_refused(tmp_path: Path) -> None:
+    error = error_of(tmp_path, "job:\n  script:\n" + "    - echo padding\n" * 70_000)
+    assert "more than the 1048576 allowed" in error.problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [
+        (b"job:\n  script: [\xff]\n", (2, 12)),
+        (b"\xef\xbb\xbfjob: {script: [a]}\n", (1, 1)),
+        (b"job:\n  script: [a\x00]\n", (2, 13)),
+    ],
+)
+def test_unreadable_bytes_are_refused(tmp_path: Path, raw: bytes, where: tuple[int, int]) -> None:
+    problem = error_of(tmp_path, raw).problems[0]
+    assert (problem.loc.line, problem.loc.column) == where
+
+
+def test_a_large_ordinary_pipeline_loads(tmp_path: Path) -> None:
+    text = ".t: &t\n  retry: 0\n  script: [echo]\ndefault:\n  retry: 1\n"
+    text += "".join(
+        f"job{i}:\n  extends: .t\n  needs: [job{i - 1}]\n" if i else "job0:\n  <<: *t\n"
+        for i in range(1000)
+    )
+    pipeline = load_text(tmp_path, text)
+    assert len(pipeline.jobs) == 1000
+    assert {job.retry for job in pipeline.jobs} == {0}
+
+
+_MUTABLE = sorted(FIXTURES.rglob("*.yml"))
+
+
+@given(
+    index=st.integers(min_value=0, max_value=len(_MUTABLE) - 1),
+    position=st.integers(min_value=0, max_value=5000),
+    replacement=st.sampled_from(["", ":", "- ", "*", "&a", "\n", "  ", "!reference [", "<<: "]),
+)
+def test_mangled_fixtures_load_or_fail_as_input_errors(
+    tmp_path_factory: pytest.TempPathFactory, index: int, position: int, replacement: str
+) -> None:
+    text = _MUTABLE[index].read_text(encoding="utf-8")
+    position %= len(text)
+    mangled = text[:position] + replacement + text[position + 1 :]
+    root = tmp_path_factory.mktemp("mangled")
+    (root / "tests/fixtures/gitlab/trigger").mkdir(parents=True)
+    for child in ("child-a.yml", "child-b.yml", "cycle-a.yml", "cycle-b.yml"):
+        source = FIXTURES / "trigger" / child
+        (root / "tests/fixtures/gitlab/trigger" / child).write_text(
+            source.read_text(encoding="utf-8"), encoding="utf-8"
+        )
+    path = root / "pipeline.yml"
+    path.write_text(mangled, encoding="utf-8")
+    try:
+        load_pipelines(path, root)
+    except InputError as exc:
+        assert exc.problems and all(p.loc.line >= 1 for p in exc.problems)
+
+
+# --- the fixtures are real GitLab CI -------------------------------------------------------
+
+_SCHEMA = json.loads((REPO_ROOT / "tests/data/gitlab-ci-schema.json").read_text(encoding="utf-8"))
+_NOT_SCHEMA_VALID = {
+    "constructs/unsupported.yml",  # holds a misspelt keyword on purpose
+    "constructs/extends.yml",  # `key: null` drops a key (documented; the schema has no null)
+    "constructs/references.yml",  # the schema allows !reference in few places; GitLab in any
+}
+
+
+class _GitLabConstructor(SafeConstructor):
+    """Reads !reference as the list of strings it is written as (as check-jsonschema does)."""
+
+
+_GitLabConstructor.add_constructor(
+    "!reference",
+    lambda loader, node: loader.construct_sequence(node),
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [p.relative_to(FIXTURES).as_posix() for p in sorted(FIXTURES.rglob("*.yml"))],
+)
+def test_fixtures_pass_gitlab_ci_schema(name: str) -> None:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Constructor = _GitLabConstructor
+    document = yaml.load((FIXTURES / name).read_text(encoding="utf-8"))
+    errors = list(jsonschema.Draft7Validator(_SCHEMA).iter_errors(document))
+    if name in _NOT_SCHEMA_VALID:
+        assert errors
+    else:
+        assert errors == [], [e.message for e in errors]
