@@ -94,7 +94,7 @@ def _position(text: str, offset: int) -> tuple[int, int]:
     return len(breaks) + 1, offset - start + 1
 
 
-def _decode(path: str, raw: bytes) -> str:
+def decode_text(path: str, raw: bytes) -> str:
     if raw.startswith(b"\xef\xbb\xbf"):
         raise InputError.at(
             Loc(path), "file starts with a byte-order mark", "save it as UTF-8 without a BOM"
@@ -318,7 +318,7 @@ def parse_document(path: str, raw: bytes) -> Document:
             f"file is {len(raw)} bytes, more than the {MAX_BYTES} allowed",
             "an environment or policy file is a few kilobytes",
         )
-    text = _decode(path, raw)
+    text = decode_text(path, raw)
     data = parse_text(path, text)
     if data is None:
         if not text.strip():

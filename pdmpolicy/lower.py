@@ -20,7 +20,7 @@ from pdmpolicy import names
 from pdmpolicy.analysis import analyse
 from pdmpolicy.location import Loc
 from pdmpolicy.model import Environment, Job
-from pdmpolicy.pipeline import CiJob, Need, Pipeline, Rule, ScriptLine, Trigger, Variable
+from pdmpolicy.pipeline import Choice, CiJob, Need, Pipeline, Rule, ScriptLine, Trigger, Variable
 
 PIPELINE_STAGES = (".pre", "build", "test", "deploy", ".post")
 CHILD_DIRECTORY = "ci/environments"
@@ -140,8 +140,10 @@ def parent(environments: list[Environment]) -> Pipeline:
                 resource_group=None,
                 timeout=None,
                 variables=(),
-                inherit_default=False,
-                inherit_variables=False,
+                # The parent has no `default:` and no variables: nothing to inherit, and the
+                # rendered trigger job says nothing about it (GitLab's default: true).
+                inherit_default=True,
+                inherit_variables=True,
                 script=(),
                 trigger=Trigger(
                     include=child_path(environment.name),
@@ -152,6 +154,8 @@ def parent(environments: list[Environment]) -> Pipeline:
                 rules=(Rule(f'$DEPLOY_ENVIRONMENT == "{environment.name}"'),),
                 loc=loc,
                 locs=MappingProxyType({}),
+                # The rule either matches (the job runs) or not (it is not in the pipeline).
+                choices=(Choice("on_success", False, loc), Choice("never", False, loc)),
             )
         )
     return Pipeline(

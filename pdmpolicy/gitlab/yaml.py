@@ -39,7 +39,7 @@ from ruamel.yaml.events import (
 )
 
 from pdmpolicy.errors import InputError
-from pdmpolicy.load import MAX_BYTES, _decode, display_path
+from pdmpolicy.load import MAX_BYTES, decode_text, display_path
 from pdmpolicy.location import Loc
 
 MAX_DEPTH = 100
@@ -534,4 +534,4 @@ def read_documents(file: Path, root: Path) -> tuple[str, list[Node | None]]:
         raise InputError.at(Loc(path), f"cannot read file: {exc.strerror or exc}") from None
     if len(raw) > MAX_BYTES:  # the file grew between stat and read
         raise InputError.at(Loc(path), f"file is more than the {MAX_BYTES} bytes allowed")
-    return path, parse_documents(path, _decode(path, raw))
+    return path, parse_documents(path, decode_text(path, raw))
