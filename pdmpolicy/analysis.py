@@ -21,7 +21,7 @@ from functools import cached_property
 from pdmpolicy import names
 from pdmpolicy.location import Loc
 from pdmpolicy.pipeline import CiJob, Pipeline, Variable
-from pdmpolicy.shell import Command, ShellSyntaxError, commands
+from pdmpolicy.shell import Command, read_script
 
 KUBERNETES = "kubernetes"
 VM = "vm"
@@ -144,15 +144,31 @@ def _reaching(effect: JobEffect, command: Command, name: str) -> str | None:
 def _effect(pipeline: Pipeline, job: CiJob) -> JobEffect:
     variables = {v.name: v for v in pipeline.inherited_variables(job)}
     variables.update({v.name: v for v in job.variables})
-    try:
-        found = commands([(line.text, line.loc) for line in job.script])
-        unparsable: tuple[tuple[Loc, str], ...] = ()
-    except ShellSyntaxError as exc:
-        found = []
-        unparsable = ((job.script[0].loc if job.script else job.loc, str(exc)),)
+    # A line the shell rejects must not hide the k-ctl call on the line before it.
+    found, errors = read_script([(line.text, line.loc) for line in job.script])
+    unparsable = tuple(errors)
     kctl = tuple(parse_kctl(c) for c in found if c.program == names.KCTL)
     vm = tuple(c for c in found if c.program == names.VM_TOOL)
     return JobEffect(job, kctl, vm, variables, unparsable)
+
+
+def _outcomes(job: CiJob) -> list[tuple[str, bool]]:
+    """(when, allow_failure) of every way the job can be in the pipeline.
+
+    A job with `rules:` has one outcome per rule that can match (`choices`); the ordering
+    must hold for each of them, or the pipeline where that rule matches breaks it.
+    """
+    if not job.choices:
+        return [(job.when, job.allow_failure)]
+    return [(c.when, c.allow_failure) for c in job.choices if c.when != "never"]
+
+
+def _runs_only_on_success(job: CiJob) -> bool:
+    return all(when in ("on_success", "manual", "delayed") for when, _ in _outcomes(job))
+
+
+def _failure_stops_later_jobs(job: CiJob) -> bool:
+    return not any(allow_failure for _, allow_failure in _outcomes(job))
 
 
 @dataclass(frozen=True)
@@ -200,10 +216,10 @@ class Analysis:
         edges: dict[str, set[str]] = {}
         for name, job in jobs.items():
             edges[name] = set()
-            if job.when not in ("on_success", "manual", "delayed"):
+            if not _runs_only_on_success(job):
                 continue
             for before in self.direct_predecessors[name]:
-                if not jobs[before].allow_failure:
+                if _failure_stops_later_jobs(jobs[before]):
                     edges[name].add(before)
         closure: dict[str, frozenset[str]] = {}
 

@@ -1,20 +1,35 @@
 """Reading job scripts with shell rules: which programs run, with which environment.
 
-Only the little of POSIX sh that decides what a PDM job does: quoting, `;`, `&&`, `||`,
-`|`, leading `VAR=value` assignments, `env [-i] [-u NAME] [NAME=value] cmd`, `export`,
-`unset`, and `sh -c` / `bash -c` strings. Everything else is treated as an opaque command.
+Only the little of POSIX sh that decides what a PDM job does: quoting, comments, line
+breaks, `;`, `&&`, `||`, `|`, `&`, redirections, leading `VAR=value` assignments,
+`env [-i] [-u NAME] [NAME=value] cmd`, `export`, `unset`, `sh -c` / `bash -c` strings,
+command substitutions, the reserved words that open compound commands (`if`, `then`, `do`,
+...), and wrappers that run the rest of their arguments (`exec`, `command`, `nohup`, `time`,
+`timeout`, `nice`). Everything else is treated as an opaque command.
+
+A command hidden from this reader is an executor the policies never see, so where the shell
+is ambiguous the reader over-approximates: every branch of `&&`, `||` and `if` runs, and the
+body of a function or a here-document counts as commands. An assignment without `export`
+(`NAME=value` alone) is not counted as reaching later processes: it does only when NAME came
+from the environment, which the script cannot tell.
 """
 
 from __future__ import annotations
 
-import shlex
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from pdmpolicy.location import Loc
 
-_OPERATORS = {";", "&&", "||", "|", "&", "(", ")", ";;"}
-_SHELLS = {"sh", "bash", "dash", "zsh", "ash"}
+_SHELLS = {"sh", "bash", "dash", "zsh", "ash", "ksh", "mksh"}
+_SEPARATORS = ("&&", "||", ";;", "|&", ";", "&", "|", "(", ")", "\n")
+_REDIRECTS = ("&>>", "&>", "<<<", "<<-", "<<", ">>", ">&", "<&", "<>", ">|", ">", "<")
+_OPENERS = {"if", "then", "else", "elif", "do", "while", "until", "!", "{", "}", "fi", "done"}
+"""Reserved words that may stand before a simple command (or alone), not programs."""
+_HEADERS = {"for", "case", "select", "esac", "function"}
+"""Reserved words whose line is a header, not a command (`for x in a b`)."""
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -35,121 +50,475 @@ class Command:
 
 
 class ShellSyntaxError(ValueError):
-    """A script line the shell itself would reject (unbalanced quotes)."""
+    """A script line the shell itself would reject (unbalanced quotes or parentheses)."""
 
 
-def _tokens(line: str) -> list[str]:
-    lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|()")
-    lexer.whitespace_split = True
-    lexer.commenters = "#"
-    try:
-        return list(lexer)
-    except ValueError as exc:
-        raise ShellSyntaxError(str(exc)) from None
+@dataclass(frozen=True)
+class _Word:
+    text: str
+    plain: int
+    """How many leading characters were written without quotes or escapes."""
+
+    @property
+    def is_plain(self) -> bool:
+        return self.plain == len(self.text)
 
 
-def _split(tokens: list[str]) -> Iterator[list[str]]:
-    current: list[str] = []
+@dataclass(frozen=True)
+class _Redirect:
+    operator: str
+
+
+_Token = _Word | _Redirect | str
+
+
+def _closing(text: str, start: int, close: str) -> int:
+    """Index of the `)` or `}` that closes the group opened just before `start`."""
+    opener = "(" if close == ")" else "{"
+    depth = 1
+    index = start
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == "'" and close == ")":
+            end = text.find("'", index + 1)
+            if end < 0:
+                raise ShellSyntaxError("No closing quotation")
+            index = end + 1
+            continue
+        if char == '"':
+            index = _double_quoted_end(text, index + 1)
+            continue
+        if char == opener:
+            depth += 1
+        elif char == close:
+            depth -= 1
+            if depth == 0:
+                return index
+        index += 1
+    raise ShellSyntaxError(f"No closing '{close}'")
+
+
+def _double_quoted_end(text: str, start: int) -> int:
+    """Index just past the `"` that ends a double-quoted string starting at `start`."""
+    index = start
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2
+        elif char == '"':
+            return index + 1
+        elif text.startswith("$(", index):
+            index = _closing(text, index + 2, ")") + 1
+        elif text.startswith("${", index):
+            index = _closing(text, index + 2, "}") + 1
+        elif char == "`":
+            end = _backquote_end(text, index + 1)
+            index = end + 1
+        else:
+            index += 1
+    raise ShellSyntaxError("No closing quotation")
+
+
+def _backquote_end(text: str, start: int) -> int:
+    index = start
+    while index < len(text):
+        if text[index] == "\\":
+            index += 2
+        elif text[index] == "`":
+            return index
+        else:
+            index += 1
+    raise ShellSyntaxError("No closing backquote")
+
+
+class _Scanner:
+    """Splits one script line into words, operators and redirections (POSIX token rules)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens: list[_Token] = []
+        self.substitutions: list[str] = []
+        """The scripts of `$(...)`, backquotes and `<(...)`: they run too."""
+        self.chars: list[str] = []
+        self.plain: int | None = None
+        self.in_word = False
+
+    def quoted(self, chars: str) -> None:
+        if self.plain is None:
+            self.plain = len("".join(self.chars))
+        self.chars.append(chars)
+        self.in_word = True
+
+    def plain_chars(self, chars: str) -> None:
+        self.chars.append(chars)
+        self.in_word = True
+
+    def end_word(self) -> None:
+        if self.in_word:
+            text = "".join(self.chars)
+            self.tokens.append(_Word(text, len(text) if self.plain is None else self.plain))
+        self.chars = []
+        self.plain = None
+        self.in_word = False
+
+    def substitution(self, index: int) -> int:
+        """`$(...)`, `$((...))`, `${...}` or a backquote at `index`; returns where it ends."""
+        text = self.text
+        if text.startswith("$((", index):
+            end = _closing(text, index + 2, ")") + 1
+        elif text.startswith("$(", index):
+            end = _closing(text, index + 2, ")") + 1
+            self.substitutions.append(text[index + 2 : end - 1])
+        elif text.startswith("${", index):
+            end = _closing(text, index + 2, "}") + 1
+        else:
+            end = _backquote_end(text, index + 1) + 1
+            self.substitutions.append(re.sub(r"\\([\\`$])", r"\1", text[index + 1 : end - 1]))
+        self.quoted(text[index:end])
+        return end
+
+    def double_quoted(self, index: int) -> int:
+        text = self.text
+        end = _double_quoted_end(text, index + 1)
+        inner = index + 1
+        parts: list[str] = []
+        while inner < end - 1:
+            char = text[inner]
+            if char == "\\" and text[inner + 1] in '$`"\\\n':
+                if text[inner + 1] != "\n":
+                    parts.append(text[inner + 1])
+                inner += 2
+            elif text.startswith("$(", inner) or char == "`" or text.startswith("${", inner):
+                self.quoted("".join(parts))
+                parts = []
+                inner = self.substitution(inner)
+            else:
+                parts.append(char)
+                inner += 1
+        self.quoted("".join(parts))
+        return end
+
+    def scan(self) -> list[_Token]:
+        text = self.text
+        index = 0
+        while index < len(text):
+            char = text[index]
+            if char in " \t":
+                self.end_word()
+                index += 1
+            elif char == "#" and not self.in_word:
+                newline = text.find("\n", index)
+                index = len(text) if newline < 0 else newline
+            elif char == "\\":
+                if text.startswith("\\\n", index):
+                    index += 2  # a line continuation joins the lines
+                else:
+                    self.quoted(text[index + 1 : index + 2])
+                    index += 2
+            elif char == "'":
+                end = text.find("'", index + 1)
+                if end < 0:
+                    raise ShellSyntaxError("No closing quotation")
+                self.quoted(text[index + 1 : end])
+                index = end + 1
+            elif char == '"':
+                index = self.double_quoted(index)
+            elif char == "`" or (char == "$" and text[index + 1 : index + 2] in ("(", "{")):
+                index = self.substitution(index)
+            elif char in "<>" and text[index + 1 : index + 2] == "(":
+                end = _closing(text, index + 2, ")") + 1
+                self.substitutions.append(text[index + 2 : end - 1])
+                self.quoted(text[index:end])
+                index = end
+            elif char in "<>" or text.startswith("&>", index):
+                if self.in_word and self.plain is None and "".join(self.chars).isdigit():
+                    self.chars, self.in_word = [], False  # the file descriptor number
+                self.end_word()
+                operator = next(op for op in _REDIRECTS if text.startswith(op, index))
+                self.tokens.append(_Redirect(operator))
+                index += len(operator)
+            elif char in ";&|()\n":
+                self.end_word()
+                operator = next(op for op in _SEPARATORS if text.startswith(op, index))
+                self.tokens.append(operator)
+                index += len(operator)
+            else:
+                self.plain_chars(char)
+                index += 1
+        self.end_word()
+        return self.tokens
+
+
+def _simple_commands(tokens: list[_Token]) -> Iterator[list[_Word]]:
+    """Words of each simple command, redirections and their targets removed."""
+    current: list[_Word] = []
+    target = False
     for token in tokens:
-        if token in _OPERATORS:
+        if isinstance(token, _Redirect):
+            target = True
+        elif isinstance(token, _Word):
+            if target:
+                target = False
+            else:
+                current.append(token)
+        else:
+            target = False
             if current:
                 yield current
             current = []
-        else:
-            current.append(token)
     if current:
         yield current
 
 
-def _is_assignment(word: str) -> bool:
-    name, eq, _ = word.partition("=")
-    return bool(eq) and name.replace("_", "a").isalnum() and not name[0].isdigit()
+def _assignment(word: _Word) -> tuple[str, str] | None:
+    name, eq, value = word.text.partition("=")
+    if eq and word.plain > len(name) and _NAME.fullmatch(name):
+        return name, value
+    return None
+
+
+def _base(program: str) -> str:
+    return program.rsplit("/", 1)[-1]
 
 
 @dataclass
 class _State:
     exported: dict[str, str] = field(default_factory=dict)
     unset: set[str] = field(default_factory=set)
+    shell: dict[str, str] = field(default_factory=dict)
+    """Assigned without export: reaches children only after `export NAME`."""
 
 
-def _command(words: list[str], state: _State, loc: Loc, text: str) -> Iterator[Command]:
-    assigned = dict(state.exported)
-    stripped = set(state.unset)
-    clean = False
-    index = 0
-    while index < len(words) and _is_assignment(words[index]):
-        name, _, value = words[index].partition("=")
-        assigned[name] = value
-        stripped.discard(name)
-        index += 1
-    if index == len(words):
-        # A bare assignment sets a shell variable; without export it does not reach children.
-        return
-    program = words[index].rsplit("/", 1)[-1]
-    args = words[index + 1 :]
-    if program == "export":
-        for word in args:
-            name, eq, value = word.partition("=")
-            if eq:
-                state.exported[name] = value
-                state.unset.discard(name)
-        return
-    if program == "unset":
-        for name in args:
-            if not name.startswith("-"):
-                state.unset.add(name)
-                state.exported.pop(name, None)
-        return
-    if program == "env":
+def _export(args: list[str], state: _State) -> None:
+    unexport = "-n" in args
+    for word in args:
+        if word.startswith("-"):
+            continue
+        name, eq, value = word.partition("=")
+        if unexport:
+            if name in state.exported:
+                state.shell[name] = state.exported.pop(name)
+            state.unset.add(name)
+        elif eq:
+            state.exported[name] = value
+            state.shell.pop(name, None)
+            state.unset.discard(name)
+        elif name in state.shell:
+            state.exported[name] = state.shell.pop(name)
+            state.unset.discard(name)
+
+
+def _unset(args: list[str], state: _State) -> None:
+    if "-f" in args:
+        return  # functions, not variables
+    for name in args:
+        if not name.startswith("-"):
+            state.unset.add(name)
+            state.exported.pop(name, None)
+            state.shell.pop(name, None)
+
+
+@dataclass
+class _Process:
+    """What a command line starts: program, arguments and environment, as it is unwrapped."""
+
+    program: str
+    args: list[str]
+    assigned: dict[str, str]
+    stripped: set[str]
+    clean: bool = False
+
+    def next_program(self, position: int) -> bool:
+        """Make args[position] the program; False when there is none."""
+        if position >= len(self.args):
+            return False
+        self.program = _base(self.args[position])
+        self.args = self.args[position + 1 :]
+        return True
+
+    def set(self, name: str, value: str) -> None:
+        self.assigned[name] = value
+        self.stripped.discard(name)
+
+    def strip(self, name: str) -> None:
+        self.stripped.add(name)
+        self.assigned.pop(name, None)
+
+    def env(self) -> bool:
+        """`env [options] [NAME=value]... program args`; False when env runs nothing."""
+        args = self.args
         position = 0
         while position < len(args):
             word = args[position]
             if word in ("-i", "--ignore-environment", "-"):
-                clean = True
-                assigned = {}
-            elif word == "-u" and position + 1 < len(args):
+                self.clean = True
+                self.assigned = {}
+            elif word in ("-u", "--unset") and position + 1 < len(args):
                 position += 1
-                stripped.add(args[position])
-                assigned.pop(args[position], None)
+                self.strip(args[position])
             elif word.startswith("--unset="):
-                name = word.split("=", 1)[1]
-                stripped.add(name)
-                assigned.pop(name, None)
-            elif word.startswith("-u") and len(word) > 2:
-                stripped.add(word[2:])
-                assigned.pop(word[2:], None)
-            elif _is_assignment(word):
-                name, _, value = word.partition("=")
-                assigned[name] = value
-                stripped.discard(name)
+                self.strip(word.split("=", 1)[1])
+            elif word.startswith("-u") and len(word) > 2 and not word.startswith("--"):
+                self.strip(word[2:])
+            elif word in ("-C", "--chdir", "-P") and position + 1 < len(args):
+                position += 1  # options taking an argument
+            elif word in ("-S", "--split-string") and position + 1 < len(args):
+                split = _Scanner(args[position + 1]).scan()
+                words = [t.text for t in split if isinstance(t, _Word)]
+                self.args = args[:position] + words + args[position + 2 :]
+                args = self.args
+                continue
             elif word == "--":
                 position += 1
                 break
+            elif "=" in word and _NAME.fullmatch(word.partition("=")[0]):
+                name, _, value = word.partition("=")
+                self.set(name, value)
             elif word.startswith("-"):
-                pass  # other env options (-0, -C dir, ...) do not change what we track
+                pass  # other options (-0, -v, --debug) do not change what we track
             else:
                 break
             position += 1
-        if position >= len(args):
-            return
-        program = args[position].rsplit("/", 1)[-1]
-        args = args[position + 1 :]
-    if program in _SHELLS and "-c" in args:
-        nested = args[args.index("-c") + 1] if args.index("-c") + 1 < len(args) else ""
-        inner = _State(dict(assigned), set(stripped))
-        for words_inner in _split(_tokens(nested)):
-            for command in _command(words_inner, inner, loc, text):
-                yield Command(
-                    command.program,
-                    command.args,
-                    command.assigned,
-                    command.stripped,
-                    command.clean_environment or clean,
-                    loc,
-                    text,
-                )
+        return self.next_program(position)
+
+    def unwrap(self) -> bool:
+        """Step past a wrapper (`exec`, `timeout 3h`, ...) to the program it runs.
+
+        Returns False when the wrapper runs nothing; leaves non-wrappers alone.
+        """
+        args = self.args
+        position = 0
+        if self.program == "exec":
+            while position < len(args) and args[position].startswith("-"):
+                if args[position] == "-a":
+                    position += 1
+                elif "c" in args[position]:
+                    self.clean = True
+                    self.assigned = {}
+                position += 1
+        elif self.program == "command":
+            while position < len(args) and args[position].startswith("-"):
+                if args[position] != "-p":
+                    return False  # `command -v k-ctl` looks the program up, runs nothing
+                position += 1
+        elif self.program == "time":
+            while position < len(args) and args[position].startswith("-"):
+                position += 1
+        elif self.program == "nice":
+            while position < len(args) and args[position].startswith("-"):
+                position += 2 if args[position] == "-n" else 1
+        elif self.program == "timeout":
+            while position < len(args) and args[position].startswith("-"):
+                position += 2 if args[position] in ("-s", "-k") else 1
+            position += 1  # the duration
+        elif self.program == "nohup":
+            position = 1 if args[:1] == ["--"] else 0
+        return self.next_program(position)
+
+    def shell_script(self) -> str | None:
+        """The script of `sh -c SCRIPT` (also `-ec`, `-o pipefail -c`); None otherwise."""
+        if self.program not in _SHELLS:
+            return None
+        has_c = False
+        position = 0
+        args = self.args
+        while position < len(args):
+            word = args[position]
+            if word == "--":
+                position += 1
+                break
+            if word in ("-o", "+o", "-O", "+O"):
+                position += 2
+                continue
+            if word.startswith("--"):
+                position += 1
+                continue
+            if len(word) > 1 and word[0] in "-+":
+                has_c = has_c or (word[0] == "-" and "c" in word[1:])
+                position += 1
+                continue
+            break
+        if not has_c:
+            return None
+        return args[position] if position < len(args) else ""
+
+
+_WRAPPERS = {"exec", "command", "time", "nice", "timeout", "nohup"}
+
+
+def _command(words: list[_Word], state: _State, loc: Loc, text: str) -> Iterator[Command]:
+    while words and words[0].is_plain and words[0].text in _OPENERS:
+        words = words[1:]
+    if not words or (words[0].is_plain and words[0].text in _HEADERS):
         return
-    yield Command(program, tuple(args), dict(assigned), frozenset(stripped), clean, loc, text)
+    process = _Process("", [], dict(state.exported), set(state.unset))
+    index = 0
+    while index < len(words):
+        assignment = _assignment(words[index])
+        if assignment is None:
+            break
+        process.set(*assignment)
+        index += 1
+    if index == len(words):
+        # Bare assignments set shell variables; exported ones change the exported value.
+        for word in words:
+            name, value = _assignment(word) or ("", "")
+            if name in state.exported:
+                state.exported[name] = value
+            else:
+                state.shell[name] = value
+        return
+    process.program = _base(words[index].text)
+    process.args = [word.text for word in words[index + 1 :]]
+    if process.program == "export":
+        _export(process.args, state)
+        return
+    if process.program == "unset":
+        _unset(process.args, state)
+        return
+    while process.program == "env" or process.program in _WRAPPERS:
+        running = process.env() if process.program == "env" else process.unwrap()
+        if not running:
+            return
+    script = process.shell_script()
+    if script is not None:
+        inner = _State(dict(process.assigned), set(process.stripped))
+        for command in _line_commands(script, inner, loc, text):
+            yield Command(
+                command.program,
+                command.args,
+                command.assigned,
+                command.stripped,
+                command.clean_environment or process.clean,
+                loc,
+                text,
+            )
+        return
+    yield Command(
+        process.program,
+        tuple(process.args),
+        dict(process.assigned),
+        frozenset(process.stripped),
+        process.clean,
+        loc,
+        text,
+    )
+
+
+def _line_commands(line: str, state: _State, loc: Loc, text: str) -> list[Command]:
+    scanner = _Scanner(line)
+    tokens = scanner.scan()
+    found: list[Command] = []
+    for substitution in scanner.substitutions:
+        found.extend(
+            _line_commands(substitution, _State(dict(state.exported), set(state.unset)), loc, text)
+        )
+    for words in _simple_commands(tokens):
+        found.extend(_command(words, state, loc, text))
+    return found
 
 
 def commands(lines: list[tuple[str, Loc]]) -> list[Command]:
@@ -172,8 +541,7 @@ def read_script(
     errors: list[tuple[Loc, str]] = []
     for text, loc in lines:
         try:
-            for words in _split(_tokens(text)):
-                found.extend(_command(words, state, loc, text))
+            found.extend(_line_commands(text, state, loc, text))
         except ShellSyntaxError as exc:
             errors.append((loc, str(exc)))
     return found, errors
