@@ -30,6 +30,8 @@ _OPENERS = {"if", "then", "else", "elif", "do", "while", "until", "!", "{", "}",
 _HEADERS = {"for", "case", "select", "esac", "function"}
 """Reserved words whose line is a header, not a command (`for x in a b`)."""
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+OUTPUT = "{output}"
+"""What a word holds where the script substitutes a command's output (inert to a shell)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,15 @@ class ShellSyntaxError(ValueError):
     """A script line the shell itself would reject (unbalanced quotes or parentheses)."""
 
 
+_MAX_NESTING = 16
+"""Quotes, substitutions and `sh -c` inside each other: real scripts use two or three."""
+
+
+def _check_depth(depth: int) -> None:
+    if depth > _MAX_NESTING:
+        raise ShellSyntaxError(f"commands nested more than {_MAX_NESTING} deep")
+
+
 @dataclass(frozen=True)
 class _Word:
     text: str
@@ -72,10 +83,11 @@ class _Redirect:
 _Token = _Word | _Redirect | str
 
 
-def _closing(text: str, start: int, close: str) -> int:
+def _closing(text: str, start: int, close: str, depth: int = 0) -> int:
     """Index of the `)` or `}` that closes the group opened just before `start`."""
+    _check_depth(depth)
     opener = "(" if close == ")" else "{"
-    depth = 1
+    open_groups = 1
     index = start
     while index < len(text):
         char = text[index]
@@ -89,20 +101,21 @@ def _closing(text: str, start: int, close: str) -> int:
             index = end + 1
             continue
         if char == '"':
-            index = _double_quoted_end(text, index + 1)
+            index = _double_quoted_end(text, index + 1, depth + 1)
             continue
         if char == opener:
-            depth += 1
+            open_groups += 1
         elif char == close:
-            depth -= 1
-            if depth == 0:
+            open_groups -= 1
+            if open_groups == 0:
                 return index
         index += 1
     raise ShellSyntaxError(f"No closing '{close}'")
 
 
-def _double_quoted_end(text: str, start: int) -> int:
+def _double_quoted_end(text: str, start: int, depth: int = 0) -> int:
     """Index just past the `"` that ends a double-quoted string starting at `start`."""
+    _check_depth(depth)
     index = start
     while index < len(text):
         char = text[index]
@@ -111,9 +124,9 @@ def _double_quoted_end(text: str, start: int) -> int:
         elif char == '"':
             return index + 1
         elif text.startswith("$(", index):
-            index = _closing(text, index + 2, ")") + 1
+            index = _closing(text, index + 2, ")", depth + 1) + 1
         elif text.startswith("${", index):
-            index = _closing(text, index + 2, "}") + 1
+            index = _closing(text, index + 2, "}", depth + 1) + 1
         elif char == "`":
             end = _backquote_end(text, index + 1)
             index = end + 1
@@ -137,8 +150,10 @@ def _backquote_end(text: str, start: int) -> int:
 class _Scanner:
     """Splits one script line into words, operators and redirections (POSIX token rules)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, depth: int = 0) -> None:
+        _check_depth(depth)
         self.text = text
+        self.depth = depth
         self.tokens: list[_Token] = []
         self.substitutions: list[str] = []
         """The scripts of `$(...)`, backquotes and `<(...)`: they run too."""
@@ -165,19 +180,26 @@ class _Scanner:
         self.in_word = False
 
     def substitution(self, index: int) -> int:
-        """`$(...)`, `$((...))`, `${...}` or a backquote at `index`; returns where it ends."""
+        """`$(...)`, `$((...))`, `${...}` or a backquote at `index`; returns where it ends.
+
+        A command's output is unknown here: the word holds a placeholder instead, so a script
+        handed on to `sh -c` does not run the substituted command a second time.
+        """
         text = self.text
-        if text.startswith("$((", index):
-            end = _closing(text, index + 2, ")") + 1
-        elif text.startswith("$(", index):
+        if text.startswith(("$((", "${"), index):
+            end = _closing(text, index + 2, ")" if text[index + 1] == "(" else "}") + 1
+            inner = _Scanner(text[index + 2 : end - 1], self.depth + 1)
+            inner.scan()
+            self.substitutions.extend(inner.substitutions)
+            self.quoted(OUTPUT if inner.substitutions else text[index:end])
+            return end
+        if text.startswith("$(", index):
             end = _closing(text, index + 2, ")") + 1
             self.substitutions.append(text[index + 2 : end - 1])
-        elif text.startswith("${", index):
-            end = _closing(text, index + 2, "}") + 1
         else:
             end = _backquote_end(text, index + 1) + 1
             self.substitutions.append(re.sub(r"\\([\\`$])", r"\1", text[index + 1 : end - 1]))
-        self.quoted(text[index:end])
+        self.quoted(OUTPUT)
         return end
 
     def double_quoted(self, index: int) -> int:
@@ -231,7 +253,7 @@ class _Scanner:
             elif char in "<>" and text[index + 1 : index + 2] == "(":
                 end = _closing(text, index + 2, ")") + 1
                 self.substitutions.append(text[index + 2 : end - 1])
-                self.quoted(text[index:end])
+                self.quoted(OUTPUT)
                 index = end
             elif char in "<>" or text.startswith("&>", index):
                 if self.in_word and self.plain is None and "".join(self.chars).isdigit():
@@ -449,7 +471,9 @@ class _Process:
 _WRAPPERS = {"exec", "command", "time", "nice", "timeout", "nohup"}
 
 
-def _command(words: list[_Word], state: _State, loc: Loc, text: str) -> Iterator[Command]:
+def _command(
+    words: list[_Word], state: _State, loc: Loc, text: str, depth: int
+) -> Iterator[Command]:
     while words and words[0].is_plain and words[0].text in _OPENERS:
         words = words[1:]
     if not words or (words[0].is_plain and words[0].text in _HEADERS):
@@ -486,7 +510,7 @@ def _command(words: list[_Word], state: _State, loc: Loc, text: str) -> Iterator
     script = process.shell_script()
     if script is not None:
         inner = _State(dict(process.assigned), set(process.stripped))
-        for command in _line_commands(script, inner, loc, text):
+        for command in _line_commands(script, inner, loc, text, depth + 1):
             yield Command(
                 command.program,
                 command.args,
@@ -508,16 +532,19 @@ def _command(words: list[_Word], state: _State, loc: Loc, text: str) -> Iterator
     )
 
 
-def _line_commands(line: str, state: _State, loc: Loc, text: str) -> list[Command]:
-    scanner = _Scanner(line)
+def _line_commands(line: str, state: _State, loc: Loc, text: str, depth: int) -> list[Command]:
+    _check_depth(depth)
+    scanner = _Scanner(line, depth)
     tokens = scanner.scan()
     found: list[Command] = []
     for substitution in scanner.substitutions:
         found.extend(
-            _line_commands(substitution, _State(dict(state.exported), set(state.unset)), loc, text)
+            _line_commands(
+                substitution, _State(dict(state.exported), set(state.unset)), loc, text, depth + 1
+            )
         )
     for words in _simple_commands(tokens):
-        found.extend(_command(words, state, loc, text))
+        found.extend(_command(words, state, loc, text, depth))
     return found
 
 
@@ -541,7 +568,7 @@ def read_script(
     errors: list[tuple[Loc, str]] = []
     for text, loc in lines:
         try:
-            found.extend(_line_commands(text, state, loc, text))
+            found.extend(_line_commands(text, state, loc, text, 0))
         except ShellSyntaxError as exc:
             errors.append((loc, str(exc)))
     return found, errors

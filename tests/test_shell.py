@@ -404,6 +404,20 @@ def test_command_substitutions_run_too(line: str) -> None:
     assert only(line).args == ("upgrade",)
 
 
+def test_substitutions_inside_expansions_run_too() -> None:
+    assert only("echo ${VERSION:-$(k-ctl upgrade)}").args == ("upgrade",)
+    assert only("echo $((1 + $(k-ctl upgrade)))").args == ("upgrade",)
+
+
+def test_a_substituted_word_holds_a_placeholder_not_the_command() -> None:
+    # The output is unknown; a shell given the word must not run the command again.
+    found = read('sh -c "echo $(k-ctl upgrade)"')
+    assert [(c.program, c.args) for c in found] == [
+        ("k-ctl", ("upgrade",)),
+        ("echo", ("{output}",)),
+    ]
+
+
 def test_arithmetic_and_parameter_expansions_are_not_commands() -> None:
     assert programs("echo $((1 + 2)) ${A:-k-ctl upgrade}") == ["echo"]
 
@@ -461,3 +475,23 @@ def test_joining_lines_with_separators_reads_the_same_commands(lines: list[str])
     for separator in ("; ", " && ", " || ", " | ", "\n"):
         joined = read(separator.join(lines))
         assert [(c.program, c.args) for c in joined] == one_by_one
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "echo " + "$(" * 3000 + ")" * 3000,
+        "echo " + '"$(' * 3000 + ')"' * 3000,
+        "sh -c " + "'sh -c \"sh -c " * 20,
+    ],
+)
+def test_deep_nesting_is_refused_not_a_crash(line: str) -> None:
+    with pytest.raises(ShellSyntaxError):
+        read(line)
+
+
+def test_a_few_levels_of_nesting_are_read() -> None:
+    line = "echo " + '"$(' * 5 + "k-ctl -e gstg upgrade" + ')"' * 5
+    assert only(line).args == ("-e", "gstg", "upgrade")
+    nested = "sh -c \"bash -c 'echo $(env -u AUTO_DEPLOY k-ctl -e gstg upgrade)'\""
+    assert only(nested).stripped == {"AUTO_DEPLOY"}
