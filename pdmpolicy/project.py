@@ -75,6 +75,19 @@ def _validated(doc: Document, stem: str, into: list[Environment], problems: list
 def _checked_set(
     environments: list[Environment], stems: set[str], problems: list[Problem]
 ) -> list[Environment]:
+    first: dict[str, Environment] = {}
+    for environment in sorted(environments, key=lambda e: e.path):
+        if environment.name in first:
+            problems.append(
+                Problem(
+                    environment.loc_of("environment"),
+                    f"environment '{environment.name}' is also defined in "
+                    f"{first[environment.name].path}",
+                    f"keep one file per environment: remove {environment.path} or "
+                    f"{first[environment.name].path}",
+                )
+            )
+        first.setdefault(environment.name, environment)
     # An upstream whose own file is broken is reported there, not here as unknown.
     unreadable = stems - {e.name for e in environments}
     problems.extend(_upstream_problems(environments, unreadable))

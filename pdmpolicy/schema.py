@@ -395,7 +395,8 @@ def check_references(doc: Document, stem: str) -> list[Problem]:
             Problem(
                 value_loc(path, data, "environment"),
                 f"environment '{data['environment']}' does not match the file name '{stem}.yml'",
-                f"name the file {data['environment']}.yml, or set environment: {stem}",
+                f"name the file {data['environment']}.yml"
+                + (f", or set environment: {stem}" if re.match(names.NAME_PATTERN, stem) else ""),
             )
         )
     jobs = data["jobs"]

@@ -140,6 +140,14 @@ EXPECTED: dict[str, Expect] = {
         ("environment 'gstg'", "file name 'gprd.yml'"),
         ("gstg.yml", "environment: gprd"),
     ),
+    "file-name-not-a-name": Expect(
+        "environments/Gstg.yml:1:14", ("environment 'gstg'", "file name 'Gstg.yml'"), ("gstg.yml",)
+    ),
+    "duplicate-environment": Expect(
+        gstg(1, 14),
+        ("environment 'gstg'", "also defined in environments/gstg.yaml"),
+        ("remove environments/gstg.yml or environments/gstg.yaml",),
+    ),
     "missing-database": Expect(gstg(1, 1), ("missing", "'database'")),
     "missing-runner": Expect(
         gstg(10, 3), ("job 'gstg-vm-post-deploy-migrations'", "missing", "'runner'")
@@ -226,6 +234,11 @@ def test_invalid_input_is_reported_at_its_place(repo: Repo, run: Any, case: str)
     for words in expect.hint:
         assert words in first.hint, first
     assert len(reported) == expect.count, reported
+
+
+def test_a_file_name_that_is_no_environment_name_is_not_suggested(repo: Repo, run: Any) -> None:
+    (first,) = assert_input_error(check_case(repo, run, "file-name-not-a-name"))
+    assert "environment: Gstg" not in first.hint
 
 
 def test_several_problems_of_one_file_are_all_reported_in_line_order(repo: Repo, run: Any) -> None:
