@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import json
 import sys
 import traceback
@@ -18,16 +19,20 @@ from pathlib import Path
 from pdmpolicy import __version__, mrnote
 from pdmpolicy.atomic import write_files
 from pdmpolicy.diff import behaviour_diff
-from pdmpolicy.engine import evaluate
+from pdmpolicy.engine import evaluate, evaluate_manifests
 from pdmpolicy.errors import InputError, UsageError
 from pdmpolicy.findings import Finding, counts
 from pdmpolicy.graph import explain
+from pdmpolicy.manifests.model import ManifestFile
+from pdmpolicy.manifests.read import STDIN, read_manifests
+from pdmpolicy.manifests.target import assign
 from pdmpolicy.policies import REGISTRY
 from pdmpolicy.policies.base import EnvironmentView
 from pdmpolicy.policydocs import policy_markdown
 from pdmpolicy.project import Project, load_base, load_project
 from pdmpolicy.render import drift, rendered_files, write_all
 from pdmpolicy.reports import REPORTERS, Case, ReportInput
+from pdmpolicy.reports.manifests import manifests_section
 from pdmpolicy.schema import json_schema
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
@@ -49,6 +54,28 @@ def _report_spec(text: str) -> tuple[str, Path]:
             f"unknown report format {kind!r} (valid: {', '.join(sorted(REPORTERS))})"
         )
     return kind, Path(path)
+
+
+def _report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format", choices=sorted(REPORTERS), default="text", help="report format (default: text)"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write the report to FILE instead of standard output",
+    )
+    parser.add_argument(
+        "--report",
+        action="append",
+        type=_report_spec,
+        default=[],
+        metavar="FORMAT=FILE",
+        help="also write a report in FORMAT to FILE; repeatable (formats: "
+        + ", ".join(sorted(REPORTERS))
+        + ")",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,25 +118,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Validate the environment files and evaluate every policy on the "
         "pipelines that would be rendered.",
     )
-    check.add_argument(
-        "--format", choices=sorted(REPORTERS), default="text", help="report format (default: text)"
-    )
-    check.add_argument(
-        "--output",
-        type=Path,
-        metavar="FILE",
-        help="write the report to FILE instead of standard output",
-    )
-    check.add_argument(
-        "--report",
-        action="append",
-        type=_report_spec,
-        default=[],
-        metavar="FORMAT=FILE",
-        help="also write a report in FORMAT to FILE; repeatable (formats: "
-        + ", ".join(sorted(REPORTERS))
-        + ")",
-    )
+    _report_options(check)
     check.add_argument(
         "--base",
         metavar="REF",
@@ -144,6 +153,31 @@ def _parser() -> argparse.ArgumentParser:
         "Mermaid graph.",
     )
     explain_parser.add_argument("environment", metavar="ENV")
+
+    manifests = commands.add_parser(
+        "manifests",
+        parents=[common],
+        help="check rendered Kubernetes manifests (the dry-run output)",
+        description="Check rendered Kubernetes manifests (helm template / helmfile template "
+        "output, or a dry run saved by the rendered pipeline) against the manifest-* "
+        "policies: the migrations Job carries no SKIP_POST_DEPLOYMENT_MIGRATIONS, is not "
+        "retried, has a deadline no shorter than the CI timeout, and is the only one of its "
+        "database. docs/manifests.md says how the Job and each file's environment are found.",
+    )
+    manifests.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="manifest files, directories (every *.yaml and *.yml below, sorted), or - for "
+        "standard input",
+    )
+    manifests.add_argument(
+        "--environment",
+        metavar="ENV",
+        help="the environment every PATH was rendered for (default: inferred per file from "
+        "its name, see docs/manifests.md)",
+    )
+    _report_options(manifests)
 
     commands.add_parser(
         "schema",
@@ -223,7 +257,7 @@ def _cases(project: Project) -> tuple[Case, ...]:
     cases = []
     for name in sorted(REGISTRY):
         setting = project.policy_set.settings[name]
-        if setting.severity == "off":
+        if setting.severity == "off" or "environments" not in REGISTRY[name].layers:
             continue
         for view in project.views:
             if setting.in_scope(view.name):
@@ -270,7 +304,12 @@ def _check(args: argparse.Namespace) -> int:
     base = load_base(project.root, args.base, args.environments) if args.base else None
     findings = evaluate(project, _today(args), base)
     sections = (_base_diff(args, project, base, findings),) if base is not None else ()
-    report = _report_input(args, project, findings, sections)
+    _write_reports(args, _report_input(args, project, findings, sections))
+    return EXIT_FINDINGS if _has_errors(findings) else EXIT_OK
+
+
+def _write_reports(args: argparse.Namespace, report: ReportInput) -> None:
+    """`--format` to standard output (or `--output`), and every `--report FORMAT=FILE`."""
     outputs = {path: REPORTERS[kind](report) for kind, path in args.report}
     main_report = REPORTERS[args.format](report)
     if args.output:
@@ -278,6 +317,39 @@ def _check(args: argparse.Namespace) -> int:
     write_files(outputs)
     if not args.output:
         sys.stdout.write(main_report)
+
+
+def _manifest_cases(project: Project, files: tuple[ManifestFile, ...]) -> tuple[Case, ...]:
+    """Every manifest policy x environment (or file, where none applies) checked."""
+    cases = []
+    for name in sorted(REGISTRY):
+        setting = project.policy_set.settings[name]
+        if setting.severity == "off" or "manifests" not in REGISTRY[name].layers:
+            continue
+        subjects: dict[str, str] = {}
+        for file in files:
+            if file.environment is None or setting.in_scope(file.environment):
+                subjects.setdefault(file.environment or file.path, file.path)
+        cases += [Case(name, subject, path) for subject, path in subjects.items()]
+    return tuple(cases)
+
+
+def _manifests(args: argparse.Namespace) -> int:
+    project = _load(args)
+    stdin = sys.stdin.buffer if STDIN in args.paths else io.BytesIO()
+    sources = read_manifests(args.paths, project.root, stdin)
+    files = assign(sources, project.environments, args.environment)
+    findings = evaluate_manifests(files, project, _today(args))
+    report = ReportInput(
+        findings=tuple(findings),
+        cases=_manifest_cases(project, files),
+        waivers=project.policy_set.waivers,
+        today=_today(args),
+        title="pdmpolicy manifests",
+        blocked="The migrations Job must not run as rendered.",
+        extra_sections=(manifests_section(files),),
+    )
+    _write_reports(args, report)
     return EXIT_FINDINGS if _has_errors(findings) else EXIT_OK
 
 
@@ -340,6 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _render(args)
         if args.command == "explain":
             return _explain(args)
+        if args.command == "manifests":
+            return _manifests(args)
         if args.command == "schema":
             print(json.dumps(json_schema(), indent=2))
             return EXIT_OK

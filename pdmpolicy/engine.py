@@ -15,6 +15,7 @@ from pdmpolicy.config import PolicySet, Setting
 from pdmpolicy.errors import InputError, Problem
 from pdmpolicy.findings import Finding
 from pdmpolicy.location import Loc
+from pdmpolicy.manifests.model import ManifestFile
 from pdmpolicy.policies import REGISTRY
 from pdmpolicy.policies.base import (
     Context,
@@ -52,6 +53,8 @@ INTERNAL_ERROR = "internal-error"
 
 
 def _crash_loc(context: Context) -> Loc:
+    if context.manifests:  # before environments: those are only the manifests' context
+        return Loc(context.manifests[0].path)
     if context.environments:
         return Loc(context.environments[0].environment.path)
     if context.pipelines:
@@ -183,4 +186,33 @@ def evaluate_pipelines(
             pipelines=views,
         )
         findings += _stamp(name, run_policy(policy, context), setting, policy_set, today)
+    return sorted(findings, key=Finding.sort_key)
+
+
+def evaluate_manifests(
+    manifests: tuple[ManifestFile, ...], project: Project, today: dt.date
+) -> list[Finding]:
+    """The policies of rendered Kubernetes manifests (`layers` has "manifests"), on the
+    files given to `pdmpolicy manifests`. Each file belongs to an environment of the
+    project, so scopes and waivers apply as under `check`."""
+    problems = _unknown_scopes(project)
+    if problems:
+        raise InputError(problems)
+    findings: list[Finding] = []
+    for name in sorted(REGISTRY):
+        policy = REGISTRY[name]
+        setting = project.policy_set.settings[name]
+        if setting.severity == "off" or "manifests" not in policy.layers:
+            continue
+        context = Context(
+            environments=tuple(v for v in project.views if setting.in_scope(v.name)),
+            all_environments=project.views,
+            options=setting.options,
+            today=today,
+            waivers=project.policy_set.waivers,
+            policy_names=frozenset(REGISTRY),
+            manifests=manifests,
+        )
+        violations = run_policy(policy, context)
+        findings += _stamp(name, violations, setting, project.policy_set, today)
     return sorted(findings, key=Finding.sort_key)

@@ -186,7 +186,7 @@ def _at(mark: Any) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}"
 
 
-def _syntax(path: str, exc: MarkedYAMLError) -> InputError:
+def syntax_error(path: str, exc: MarkedYAMLError) -> InputError:
     """A YAML syntax error in words a release engineer can act on."""
     problem = " ".join((exc.problem or str(exc)).split())
     context = exc.context or ""
@@ -265,7 +265,7 @@ def parse_text(path: str, text: str) -> Any:
     except MarkedYAMLError as exc:
         if type(exc).__name__ == "DuplicateKeyError":
             raise _duplicate(path, text, exc) from None
-        raise _syntax(path, exc) from None
+        raise syntax_error(path, exc) from None
     except YAMLError as exc:
         raise InputError.at(Loc(path), f"cannot parse YAML: {exc}") from None
     except RecursionError:

@@ -20,13 +20,38 @@ from pdmpolicy import names
 from pdmpolicy.analysis import analyse
 from pdmpolicy.location import Loc
 from pdmpolicy.model import Environment, Job
-from pdmpolicy.pipeline import Choice, CiJob, Need, Pipeline, Rule, ScriptLine, Trigger, Variable
+from pdmpolicy.pipeline import (
+    Artifacts,
+    Choice,
+    CiJob,
+    Need,
+    Pipeline,
+    Rule,
+    ScriptLine,
+    Trigger,
+    Variable,
+)
 
 PIPELINE_STAGES = (".pre", "build", "test", "deploy", ".post")
 CHILD_DIRECTORY = "ci/environments"
 PARENT_PATH = "ci/postdeploy-migrations.yml"
 RESOURCE_GROUP = "{database}-postdeploy-migrations"
 """The default cross-pipeline lock: one per database, whatever the environment."""
+
+
+DRY_RUN_DIRECTORY = "dry-run"
+"""Where a dry-run job saves what k-ctl printed: `dry-run/<job>.yaml`, kept as an artifact so
+that `pdmpolicy manifests` can check the migrations Job it shows (docs/manifests.md)."""
+DRY_RUN_EXPIRE_IN = "30 days"
+
+
+def dry_run_path(job: str) -> str:
+    return f"{DRY_RUN_DIRECTORY}/{job}.yaml"
+
+
+def _saves_dry_run(job: Job) -> bool:
+    """A k-ctl job that only shows what it would apply (`-D`, or `template`)."""
+    return job.kctl is not None and (job.kctl.dry_run or job.kctl.action == "template")
 
 
 def child_path(environment: str) -> str:
@@ -60,7 +85,16 @@ def _command_line(job: Job) -> tuple[ScriptLine, ...]:
     if kctl.dry_run:
         words.append("-D")
     words.append(kctl.action)
-    return (ScriptLine(shlex.join(words), kctl.loc),)
+    if not _saves_dry_run(job):
+        return (ScriptLine(shlex.join(words), kctl.loc),)
+    # Redirected, then shown: a pipe into tee would hide k-ctl's exit status from sh, which
+    # has no pipefail everywhere. Only standard output is saved; k-ctl's log goes to the job log.
+    saved = shlex.quote(dry_run_path(job.name))
+    return (
+        ScriptLine(f"mkdir -p {DRY_RUN_DIRECTORY}", kctl.loc),
+        ScriptLine(f"{shlex.join(words)} > {saved}", kctl.loc),
+        ScriptLine(f"cat {saved}", kctl.loc),
+    )
 
 
 def _ci_job(environment: Environment, job: Job) -> CiJob:
@@ -95,6 +129,11 @@ def _ci_job(environment: Environment, job: Job) -> CiJob:
         rules=(),
         loc=job.loc,
         locs=MappingProxyType(locs),
+        artifacts=(
+            Artifacts((dry_run_path(job.name),), when="always", expire_in=DRY_RUN_EXPIRE_IN)
+            if _saves_dry_run(job)
+            else None
+        ),
     )
 
 

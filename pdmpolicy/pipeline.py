@@ -89,6 +89,15 @@ def _no_locs() -> Locs:
 
 
 @dataclass(frozen=True)
+class Artifacts:
+    """Files a job keeps (`artifacts:`): the dry run's output, for `pdmpolicy manifests`."""
+
+    paths: tuple[str, ...]
+    when: str = "on_success"
+    expire_in: str | None = None
+
+
+@dataclass(frozen=True)
 class CiJob:
     """One job with its effective settings."""
 
@@ -117,6 +126,9 @@ class CiJob:
     above). Loaded pipelines only; rendered trigger rules are in `rules`."""
     start_in: str | None = None
     """For `when: delayed`."""
+    artifacts: Artifacts | None = field(default=None, compare=False)
+    """What the job keeps. It changes nothing about which jobs run or when, so it takes no
+    part in comparing jobs (the GitLab loader ignores `artifacts:`)."""
 
     def loc_of(self, name: str) -> Loc:
         return self.locs.get(name, self.loc)

@@ -14,6 +14,8 @@ from pdmpolicy.policies.base import Policy
 
 BASE_PREFIX = "base:"
 """Example files named `base:<file>` are the environment before the change (`--base REF`)."""
+MANIFEST_SUFFIX = ".manifest.yaml"
+"""Example files named `<env>.manifest.yaml` are rendered Kubernetes manifests of `<env>`."""
 
 
 def _where(name: str) -> str:
@@ -22,6 +24,9 @@ def _where(name: str) -> str:
         return f"`environments/{name.removeprefix(BASE_PREFIX)}` before the change (at `--base`)"
     if name.startswith("policies"):
         return f"`policies/{name}`"
+    if name.endswith(MANIFEST_SUFFIX):
+        environment = name.removesuffix(MANIFEST_SUFFIX)
+        return f"`{name}`, rendered manifests of {environment} (`pdmpolicy manifests {name}`)"
     return f"`environments/{name}`"
 
 
@@ -64,6 +69,11 @@ def policy_markdown(policy: Policy) -> str:
     )
     if getattr(policy, "needs_base", False):
         facts += " Runs only with `--base REF`, on what the change does to each environment."
+    if policy.layers == {"manifests"}:
+        facts += (
+            " Runs in `pdmpolicy manifests`, on rendered Kubernetes manifests (see "
+            "[manifests.md](manifests.md))."
+        )
     lines = [
         f"## `{policy.name}`",
         "",

@@ -59,6 +59,11 @@ def _job_mapping(job: CiJob) -> dict[str, Any]:
     if job.variables:
         out["variables"] = {v.name: v.value for v in job.variables}
     out["script"] = [line.text for line in job.script]
+    if job.artifacts is not None:
+        artifacts: dict[str, Any] = {"paths": list(job.artifacts.paths), "when": job.artifacts.when}
+        if job.artifacts.expire_in is not None:
+            artifacts["expire_in"] = job.artifacts.expire_in
+        out["artifacts"] = artifacts
     return out
 
 

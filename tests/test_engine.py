@@ -10,6 +10,7 @@ import pytest
 from pdmpolicy.policies import REGISTRY
 from pdmpolicy.policies.base import Context, Violation
 from pdmpolicy.policies.examples import GSTG, GSTG_CNY_EXECUTOR, changed
+from pdmpolicy.policies.manifest_examples import MIGRATIONS_JOB
 from tests.conftest import Repo, Result
 
 TODAY = "2026-11-26"
@@ -285,7 +286,12 @@ def test_crashing_policy_is_an_error_never_a_pass(
 ) -> None:
     monkeypatch.setattr(REGISTRY[name], "check", _crash)
     repo.env("gstg.yml", GSTG)
-    result, report = check_json(run, *(["--base", "HEAD"] if _needs_base(name, repo) else []))
+    if "manifests" in REGISTRY[name].layers:
+        (repo.root / "gstg.manifest.yaml").write_text(MIGRATIONS_JOB, encoding="utf-8")
+        result = run("manifests", "gstg.manifest.yaml", "--today", TODAY, "--format", "json")
+        report = json.loads(result.out)
+    else:
+        result, report = check_json(run, *(["--base", "HEAD"] if _needs_base(name, repo) else []))
     assert result.code == 1
     [finding] = of_policy(report, name)
     assert finding["severity"] == "error"

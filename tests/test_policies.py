@@ -9,6 +9,11 @@ Two sources of cases, both parametrized so a new policy is covered without touch
   (pycodestyle's `#: E221:3:14`). A fail case must produce findings on exactly the marked
   lines; a pass case must be clean. `base.<name>.yml` in a case is `<name>.yml` at the merge
   request's target, for the change-aware policies (the case is then checked with `--base`).
+
+Policies of the "manifests" layer are run through `pdmpolicy manifests` instead of `check`:
+their example and fixture files named `<env>.manifest.yaml` are rendered manifests, written to
+`manifests/` (so the file name ties them to `<env>`), beside the environment files; an
+example without its own `gstg.yml` is checked against `examples.GSTG` as `gstg.yml`.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from typing import Any
 import pytest
 
 from pdmpolicy.policies import REGISTRY
+from pdmpolicy.policies.examples import GSTG
+from pdmpolicy.policydocs import MANIFEST_SUFFIX
 from tests.conftest import Repo, Result
 
 TODAY = "2026-11-26"
@@ -37,6 +44,28 @@ def check_json(repo: Repo, run: Any, files: Mapping[str, str]) -> tuple[Result, 
     return result, json.loads(result.out)
 
 
+def manifests_json(repo: Repo, run: Any, files: Mapping[str, str]) -> tuple[Result, dict[str, Any]]:
+    """`pdmpolicy manifests manifests/` on the `*.manifest.yaml` files, the others (and gstg.yml
+    unless given) as the repository's environment and policy files."""
+    others = {name: text for name, text in files.items() if not name.endswith(MANIFEST_SUFFIX)}
+    others.setdefault("gstg.yml", GSTG)
+    repo.files(others)
+    (repo.root / "manifests").mkdir()
+    for name, text in files.items():
+        if name.endswith(MANIFEST_SUFFIX):
+            (repo.root / "manifests" / name).write_text(text, encoding="utf-8")
+    result: Result = run("manifests", "manifests", "--today", TODAY, "--format", "json")
+    assert result.code != 2, f"input rejected:\n{result.err}"
+    return result, json.loads(result.out)
+
+
+def run_json(repo: Repo, run: Any, files: Mapping[str, str]) -> tuple[Result, dict[str, Any]]:
+    """The files checked as their kind needs: rendered manifests by `manifests`, else `check`."""
+    if any(name.endswith(MANIFEST_SUFFIX) for name in files):
+        return manifests_json(repo, run, files)
+    return check_json(repo, run, files)
+
+
 def of_policy(report: dict[str, Any], policy: str) -> list[dict[str, Any]]:
     return [f for f in report["findings"] if f["policy"] == policy]
 
@@ -46,7 +75,7 @@ def of_policy(report: dict[str, Any], policy: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_failing_example_fails_its_policy(repo: Repo, run: Any, name: str) -> None:
-    result, report = check_json(repo, run, REGISTRY[name].documentation.failing_example)
+    result, report = run_json(repo, run, REGISTRY[name].documentation.failing_example)
     found = of_policy(report, name)
     assert found, f"the failing example of {name} raises no finding of it: {report}"
     assert all(f["severity"] == "error" and not f["waived"] for f in found)
@@ -55,7 +84,7 @@ def test_failing_example_fails_its_policy(repo: Repo, run: Any, name: str) -> No
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_fixed_example_is_clean(repo: Repo, run: Any, name: str) -> None:
-    result, report = check_json(repo, run, REGISTRY[name].documentation.fixed_example)
+    result, report = run_json(repo, run, REGISTRY[name].documentation.fixed_example)
     assert of_policy(report, name) == []
     assert report["findings"] == [], "the fixed example must pass every policy"
     assert result.code == 0
@@ -86,7 +115,7 @@ class Case:
             f"base:{p.name.removeprefix('base.')}" if p.name.startswith("base.") else p.name: (
                 p.read_text(encoding="utf-8")
             )
-            for p in sorted(self.directory.glob("*.yml"))
+            for p in sorted([*self.directory.glob("*.yml"), *self.directory.glob("*.yaml")])
         }
 
     def marks(self) -> list[Mark]:
@@ -95,7 +124,12 @@ class Case:
         for name, text in self.files().items():
             if name.startswith("base:"):
                 continue  # findings point at the working tree, never at the base
-            path = f"policies/{name}" if name.startswith("policies") else f"environments/{name}"
+            if name.startswith("policies"):
+                path = f"policies/{name}"
+            elif name.endswith(MANIFEST_SUFFIX):
+                path = f"manifests/{name}"
+            else:
+                path = f"environments/{name}"
             for number, line in enumerate(text.splitlines(), start=1):
                 match = MARKER.search(line)
                 if not match:
@@ -126,7 +160,7 @@ def test_fixture_layout() -> None:
         assert directory.name in REGISTRY, f"fixtures for unknown policy {directory.name}"
     for case in cases():
         assert case.directory.name.startswith(("fail-", "pass-")), case.directory
-        assert case.files(), f"{case.directory} has no .yml files"
+        assert case.files(), f"{case.directory} has no .yml or .yaml files"
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
@@ -138,7 +172,7 @@ def test_every_policy_has_fixtures(name: str) -> None:
 
 @pytest.mark.parametrize("case", cases(), ids=_case_id)
 def test_fixture(repo: Repo, run: Any, case: Case) -> None:
-    result, report = check_json(repo, run, case.files())
+    result, report = run_json(repo, run, case.files())
     found = of_policy(report, case.policy)
     marks = case.marks()
     if not case.fails:

@@ -65,8 +65,9 @@ def test_junit_is_valid_xml_with_one_unique_case_per_policy_and_environment(
     cases = root.findall(".//testcase")
     names = [c.get("name") for c in cases]
     assert len(names) == len(set(names)), "GitLab drops duplicate test names"
-    assert len(cases) == len(REGISTRY) * 2
-    assert {c.get("classname") for c in cases} == set(REGISTRY)
+    checked = {name for name, policy in REGISTRY.items() if "environments" in policy.layers}
+    assert len(cases) == len(checked) * 2
+    assert {c.get("classname") for c in cases} == checked, "manifest-* run in `manifests` only"
     by_name = {c.get("name"): c for c in cases}
     retry = by_name["pdm-no-auto-retry [gstg]"]
     failure = retry.find("failure")

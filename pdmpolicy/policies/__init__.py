@@ -9,6 +9,10 @@ from __future__ import annotations
 from pdmpolicy.policies.base import Policy
 from pdmpolicy.policies.kctl_environment_match import KctlEnvironmentMatch
 from pdmpolicy.policies.kubernetes_waits_for_migrations import KubernetesWaitsForMigrations
+from pdmpolicy.policies.manifest_deadline import ManifestDeadline
+from pdmpolicy.policies.manifest_no_job_retry import ManifestNoJobRetry
+from pdmpolicy.policies.manifest_no_skip_variable import ManifestNoSkipVariable
+from pdmpolicy.policies.manifest_single_job import ManifestSingleJob
 from pdmpolicy.policies.no_auto_deploy_variables import NoAutoDeployVariables
 from pdmpolicy.policies.one_step_at_a_time import OneStepAtATime
 from pdmpolicy.policies.pdm_executor_timeout import PdmExecutorTimeout
@@ -24,6 +28,10 @@ from pdmpolicy.policies.waiver_valid import WaiverValid
 _POLICIES: tuple[Policy, ...] = (
     KctlEnvironmentMatch(),
     KubernetesWaitsForMigrations(),
+    ManifestDeadline(),
+    ManifestNoJobRetry(),
+    ManifestNoSkipVariable(),
+    ManifestSingleJob(),
     NoAutoDeployVariables(),
     OneStepAtATime(),
     PdmExecutorTimeout(),

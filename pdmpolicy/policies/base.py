@@ -14,6 +14,7 @@ from typing import Any
 
 from pdmpolicy.analysis import Analysis
 from pdmpolicy.location import Loc
+from pdmpolicy.manifests.model import ManifestFile
 from pdmpolicy.model import Environment
 from pdmpolicy.pipeline import Pipeline
 
@@ -106,6 +107,10 @@ class Context:
     pipelines: tuple[PipelineView, ...] = ()
     """The pipelines in scope, for the policies that check pipelines (`layers`): the
     lowered pipelines of `environments` under `check`, the loaded files under `verify`."""
+    manifests: tuple[ManifestFile, ...] = ()
+    """The rendered Kubernetes manifests given to `pdmpolicy manifests`, for the policies of
+    the "manifests" layer; `all_environments` then says what each file's environment
+    declares (its CI timeouts)."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,8 @@ class Documentation:
     what: str
     why: str
     failing_example: Mapping[str, str]
-    """File name -> content: environment files (and `policies.yml`) that fail the policy."""
+    """File name -> content: environment files (and `policies.yml`) that fail the policy;
+    for a "manifests" policy, `<env>.manifest.yaml` files (rendered manifests of `<env>`)."""
     fix: str
     fixed_example: Mapping[str, str]
     """The same files, corrected: they pass the policy."""
@@ -130,7 +136,8 @@ class Policy:
     options: tuple[Option, ...] = ()
     layers: frozenset[str] = frozenset({"environments"})
     """Where the policy applies: "environments" (`check`) and/or "pipelines" (`verify`,
-    on any GitLab CI file; such a policy reads only `Context.pipelines`)."""
+    on any GitLab CI file; such a policy reads only `Context.pipelines`), or "manifests"
+    (`pdmpolicy manifests`, on rendered Kubernetes YAML: `Context.manifests`)."""
     needs_base: bool = False
     """Evaluated only with `--base`; documentation examples then hold `base:<file>` keys."""
     documentation: Documentation
@@ -143,6 +150,7 @@ class Policy:
 
 
 BOTH_LAYERS = frozenset({"environments", "pipelines"})
+MANIFESTS_LAYER = frozenset({"manifests"})
 
 
 def pipeline_view(view: EnvironmentView) -> PipelineView:

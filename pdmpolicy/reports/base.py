@@ -29,6 +29,8 @@ class ReportInput:
     waivers: tuple[Waiver, ...] = ()
     today: dt.date | None = None
     title: str = "pdmpolicy check"
+    blocked: str = "Rendering is blocked."
+    """What an error-level finding stops, said in the note's verdict."""
     extra_sections: tuple[str, ...] = field(default=())
     """Markdown blocks added to the merge-request note (e.g. the behavioural diff)."""
     link_base: str | None = None

@@ -41,7 +41,7 @@ def _link(report: ReportInput, finding: Finding) -> str:
 def _verdict(report: ReportInput) -> str:
     summary = counts(list(report.findings))
     if summary["errors"]:
-        return f"### :x: {report.title}: {summary_line(report)}. Rendering is blocked."
+        return f"### :x: {report.title}: {summary_line(report)}. {report.blocked}"
     if summary["warnings"]:
         return f"### :warning: {report.title}: {summary_line(report)}. Nothing blocks the merge."
     return f"### :white_check_mark: {report.title}: {summary_line(report)}."
