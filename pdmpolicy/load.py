@@ -10,21 +10,37 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent, CollectionStartEvent, NodeEvent, ScalarEvent
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    NodeEvent,
+    ScalarEvent,
+)
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+from ruamel.yaml.scanner import RoundTripScanner, Scanner, ScannerError
 
 from pdmpolicy.errors import InputError
 from pdmpolicy.location import Loc
 
-MAX_BYTES = 1024 * 1024
-"""Environment and policy files are a few kilobytes; anything past this is a mistake."""
+MAX_BYTES = 128 * 1024
+"""Environment and policy files are a few kilobytes; anything past this is a mistake. The
+limit also bounds the time spent reading one (ruamel.yaml reads about 200 KiB a second)."""
+MAX_NODES = 5_000
+"""Values (scalars, mappings, lists) one environment or policy file may hold: an
+environment of ten jobs has about 200. Bounds the time a file can cost to well under a
+second."""
+MAX_DEPTH = 100
+"""Nesting deeper than this is refused (GitLab's own limit); environment files nest five."""
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _NOT_PLAIN_TEXT = re.compile(
@@ -44,9 +60,13 @@ class Document:
     data: Any
     text: str = ""
 
+    @cached_property
+    def _lines(self) -> list[str]:
+        return self.text.splitlines()
+
     def source(self, loc: Loc) -> str:
         """The plain scalar written at `loc` (a number, boolean or null as typed), or ''."""
-        lines = self.text.splitlines()
+        lines = self._lines
         if not 1 <= loc.line <= len(lines):
             return ""
         match = re.match(r"[^\s,\[\]{}]+", lines[loc.line - 1][loc.column - 1 :])
@@ -66,6 +86,51 @@ def display_path(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
+class _SimpleKeysInConstantTime:
+    """ruamel.yaml's bookkeeping of possible simple keys, in constant time per token.
+
+    ruamel.yaml looks at every pending possible key, one per open flow collection, for
+    every token, so the time for `[[[[...` grows with the square of its depth (1,000
+    brackets took 13 s; 200,000, in a file under 1 MiB, hours). A key is only saved at the
+    current flow level, once every deeper level has been closed and its key removed, so the
+    mapping is in order of level, which is also the order of position in the text: stale keys
+    are a prefix, and the nearest key is the first one. Same tokens and errors as ruamel.yaml.
+    """
+
+    possible_simple_keys: dict[int, Any]
+    reader: Any
+
+    def next_possible_simple_key(self) -> Any:
+        for key in self.possible_simple_keys.values():
+            return key.token_number
+        return None
+
+    def stale_possible_simple_keys(self) -> None:
+        keys = self.possible_simple_keys
+        line, index = self.reader.line, self.reader.index
+        while keys:
+            level = next(iter(keys))
+            key = keys[level]
+            if key.line == line and index - key.index <= 1024:  # YAML's simple key limit
+                return
+            if key.required:
+                raise ScannerError(
+                    "while scanning a simple key",
+                    key.mark,
+                    "could not find expected ':'",
+                    self.reader.get_mark(),
+                )
+            del keys[level]
+
+
+class LinearScanner(_SimpleKeysInConstantTime, Scanner):
+    """ruamel.yaml's scanner (`typ="safe"`) without the quadratic cost of nesting."""
+
+
+class LinearRoundTripScanner(_SimpleKeysInConstantTime, RoundTripScanner):
+    """ruamel.yaml's round-trip scanner without the quadratic cost of nesting."""
+
+
 class _Constructor(RoundTripConstructor):
     """Round-trip constructor that leaves dates as the text written.
 
@@ -79,6 +144,7 @@ _Constructor.add_constructor("tag:yaml.org,2002:timestamp", RoundTripConstructor
 
 def _yaml() -> YAML:
     yaml = YAML(typ="rt", pure=True)
+    yaml.Scanner = LinearRoundTripScanner
     yaml.Constructor = _Constructor
     # Keeps quoted scalars distinguishable from plain ones, so a plain `no` can be told
     # apart from "no" (GitLab reads YAML 1.1, where plain `no` is a boolean).
@@ -252,6 +318,32 @@ def _loc(path: str, mark: Any) -> Loc:
     return Loc(path) if mark is None else Loc(path, mark.line + 1, mark.column + 1)
 
 
+def _check_events(path: str, events: Iterable[Any]) -> None:
+    """Refuse anchors, aliases and tags, and a document too large or too deep, while it is
+    parsed: nothing is built from a refused document."""
+    depth = nodes = 0
+    for event in events:
+        _refuse_event(path, event)
+        if isinstance(event, NodeEvent):
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise InputError.at(
+                    _loc(path, event.start_mark),
+                    f"the file holds more than {MAX_NODES} values",
+                    "an environment or policy file holds a few hundred",
+                )
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise InputError.at(
+                    _loc(path, event.start_mark),
+                    f"the YAML is nested more than {MAX_DEPTH} levels deep",
+                    "flatten the structure",
+                )
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+
+
 def parse_text(path: str, text: str) -> Any:
     """Parse YAML text into a round-trip tree, refusing aliases, anchors and tags.
 
@@ -259,8 +351,7 @@ def parse_text(path: str, text: str) -> Any:
     """
     yaml = _yaml()
     try:
-        for event in yaml.parse(text):
-            _refuse_event(path, event)
+        _check_events(path, yaml.parse(text))
         return yaml.load(text)
     except MarkedYAMLError as exc:
         if type(exc).__name__ == "DuplicateKeyError":

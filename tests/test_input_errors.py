@@ -3,7 +3,7 @@
 Each case is a directory `tests/fixtures/invalid/<case>/environments/` holding the bad file
 (and, for cross-file problems, its companion). `EXPECTED` says where the first problem must
 be reported and which words its message and hint must contain. Cases that cannot live in
-git (symbolic links, a file over 1 MiB, a missing directory) are built in the tests below.
+git (symbolic links, a file over the size limit, a missing directory) are built in the tests below.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from pdmpolicy.load import MAX_BYTES
 from tests.conftest import Repo, Result
 
 FIXTURES = Path(__file__).parent / "fixtures" / "invalid"
@@ -373,18 +374,18 @@ def test_a_directory_named_like_a_file_is_unreadable(repo: Repo, run: Any) -> No
     assert "cannot read file" in first.message
 
 
-def test_a_file_over_one_mebibyte_is_refused(repo: Repo, run: Any) -> None:
-    padding = "# padding\n" * (1024 * 1024 // 10 + 1)
+def test_a_file_over_the_size_limit_is_refused(repo: Repo, run: Any) -> None:
+    padding = "# padding\n" * (MAX_BYTES // 10 + 1)
     repo.env("gstg.yml", VALID + padding)
     (first,) = assert_input_error(run("check", "--today", TODAY))
     assert first.loc == gstg(1, 1)
-    assert "more than the 1048576 allowed" in first.message
+    assert f"more than the {MAX_BYTES} allowed" in first.message
 
 
-def test_a_file_of_exactly_one_mebibyte_is_read(repo: Repo, run: Any) -> None:
+def test_a_file_of_exactly_the_size_limit_is_read(repo: Repo, run: Any) -> None:
     text = VALID
-    repo.env("gstg.yml", text + "#" * (1024 * 1024 - len(text) - 1) + "\n")
-    assert (repo.root / "environments" / "gstg.yml").stat().st_size == 1024 * 1024
+    repo.env("gstg.yml", text + "#" * (MAX_BYTES - len(text) - 1) + "\n")
+    assert (repo.root / "environments" / "gstg.yml").stat().st_size == MAX_BYTES
     result = run("check", "--today", TODAY)
     assert result.code == 0, result.err
 

@@ -10,7 +10,8 @@ are exactly what is needed:
   a merge key or `!reference` still points at the line that wrote it;
 - aliases are shared, not copied, and their expanded size is counted: a document whose
   aliases would expand it by more than `ALIAS_NODE_BUDGET` nodes is refused (alias bombs),
-  as is nesting deeper than `MAX_DEPTH` (GitLab's own limit) and a file over 1 MiB;
+  as is nesting deeper than `MAX_DEPTH` (GitLab's own limit), a file over 1 MiB and one
+  writing more than `MAX_NODES` values;
 - `!reference [...]` becomes a `Reference` node, resolved later (`expand.py`).
 """
 
@@ -33,17 +34,23 @@ from ruamel.yaml.events import (
     Event,
     MappingEndEvent,
     MappingStartEvent,
+    NodeEvent,
     ScalarEvent,
     SequenceEndEvent,
     SequenceStartEvent,
 )
 
 from pdmpolicy.errors import InputError
-from pdmpolicy.load import MAX_BYTES, decode_text, display_path
+from pdmpolicy.load import LinearScanner, decode_text, display_path
 from pdmpolicy.location import Loc
 
+MAX_BYTES = 1024 * 1024
+"""Larger CI files are refused: GitLab's own limit is a few MiB, real files are far smaller."""
 MAX_DEPTH = 100
 """GitLab refuses YAML nested deeper than this (`max_yaml_depth`)."""
+MAX_NODES = 15_000
+"""Values (scalars, mappings, lists) one CI file may write, aliases counted once: some
+5,000 lines of CI configuration. Bounds the time reading one file can cost to under a second."""
 ALIAS_NODE_BUDGET = 100_000
 """How many nodes aliases and `!reference` may add to a document when expanded."""
 
@@ -302,6 +309,7 @@ class _Builder:
         self.anchors: dict[str, Node] = {}
         self.open_anchors: set[str] = set()
         self.budget = ALIAS_NODE_BUDGET
+        self.nodes = 0
         self.stack: list[_Frame] = []
         self.documents: list[Node | None] = []
         self.root: Node | None = None
@@ -310,6 +318,14 @@ class _Builder:
         return InputError.at(loc, message, hint)
 
     def feed(self, event: Event) -> None:
+        if isinstance(event, NodeEvent):  # a scalar, an alias, or a collection opening
+            self.nodes += 1
+            if self.nodes > MAX_NODES:
+                raise self.error(
+                    _loc(self.path, event),
+                    f"the file writes more than {MAX_NODES} values",
+                    "a CI file this large is not something pdmpolicy can check",
+                )
         if isinstance(event, DocumentStartEvent):
             self.root = None
             self.anchors = {}
@@ -505,6 +521,7 @@ def parse_documents(path: str, text: str) -> list[Node | None]:
     builder = _Builder(path)
     # The safe parser: the round-trip one also gathers comments, three times slower.
     yaml = YAML(typ="safe", pure=True)
+    yaml.Scanner = LinearScanner
     try:
         for event in yaml.parse(text):
             builder.feed(event)
