@@ -5,10 +5,19 @@ Anything else that escapes is a bug in pdmpolicy and is reported as one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pdmpolicy.location import Loc
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """`text` on one line, control characters escaped (`\\n`, `\\x1b`): a value quoted in a
+    message cannot start a forged line of output or drive the reader's terminal."""
+    return _UNPRINTABLE.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 @dataclass(frozen=True, order=True)
@@ -20,9 +29,9 @@ class Problem:
     hint: str = ""
 
     def __str__(self) -> str:
-        text = f"{self.loc}: error: {self.message}"
+        text = f"{self.loc}: error: {printable(self.message)}"
         if self.hint:
-            text += f"\n  hint: {self.hint}"
+            text += f"\n  hint: {printable(self.hint)}"
         return text
 
 

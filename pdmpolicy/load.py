@@ -23,6 +23,7 @@ from ruamel.yaml.events import (
     AliasEvent,
     CollectionEndEvent,
     CollectionStartEvent,
+    MappingStartEvent,
     NodeEvent,
     ScalarEvent,
 )
@@ -50,6 +51,12 @@ _NOT_PLAIN_TEXT = re.compile(
 DEL, C1 including NEL), the Unicode line and paragraph separators, surrogates and
 non-characters. YAML refuses most of them without a line number, and the ones YAML takes
 as line breaks would make its line numbers disagree with every editor's."""
+CONTROL_IN_VALUE = re.compile(
+    "[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+"""Characters refused in a value once YAML escapes are read: the same, and carriage returns.
+A value is printed in messages and reports and written to CI files; an escape sequence in it
+could rewrite the reader's terminal, and a carriage return hide the start of a line."""
 
 
 @dataclass(frozen=True)
@@ -319,29 +326,59 @@ def _loc(path: str, mark: Any) -> Loc:
 
 
 def _check_events(path: str, events: Iterable[Any]) -> None:
-    """Refuse anchors, aliases and tags, and a document too large or too deep, while it is
-    parsed: nothing is built from a refused document."""
-    depth = nodes = 0
+    """Refuse anchors, aliases, tags, merge keys, keys that are not scalars, values holding
+    control characters (written as escapes such as "\\e"), and a document too large or too
+    deep, while it is parsed: nothing is built from a refused document."""
+    expecting_key: list[bool | None] = []
+    """Per open collection: a mapping's next node is a key (True) or a value (False)."""
+    nodes = 0
     for event in events:
         _refuse_event(path, event)
-        if isinstance(event, NodeEvent):
-            nodes += 1
-            if nodes > MAX_NODES:
+        if isinstance(event, CollectionEndEvent):
+            expecting_key.pop()
+            continue
+        if not isinstance(event, NodeEvent):
+            continue
+        loc = _loc(path, event.start_mark)
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise InputError.at(
+                loc,
+                f"the file holds more than {MAX_NODES} values",
+                "an environment or policy file holds a few hundred",
+            )
+        is_key = bool(expecting_key and expecting_key[-1])
+        if expecting_key and expecting_key[-1] is not None:
+            expecting_key[-1] = not is_key
+        if isinstance(event, ScalarEvent):
+            _check_scalar(loc, event, is_key)
+        elif isinstance(event, CollectionStartEvent):
+            if is_key:
                 raise InputError.at(
-                    _loc(path, event.start_mark),
-                    f"the file holds more than {MAX_NODES} values",
-                    "an environment or policy file holds a few hundred",
+                    loc, "a mapping key must be a name, not a list or a mapping", "quote the key"
                 )
-        if isinstance(event, CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
+            if len(expecting_key) >= MAX_DEPTH:
                 raise InputError.at(
-                    _loc(path, event.start_mark),
-                    f"the YAML is nested more than {MAX_DEPTH} levels deep",
-                    "flatten the structure",
+                    loc, f"the YAML is nested more than {MAX_DEPTH} levels deep", "flatten it"
                 )
-        elif isinstance(event, CollectionEndEvent):
-            depth -= 1
+            expecting_key.append(True if isinstance(event, MappingStartEvent) else None)
+
+
+def _check_scalar(loc: Loc, event: ScalarEvent, is_key: bool) -> None:
+    if is_key and event.value == "<<" and event.style is None:
+        raise InputError.at(
+            loc,
+            "YAML merge key '<<' is not allowed here",
+            "write the keys out in full; anchors, aliases, merge keys and tags are refused",
+        )
+    bad = CONTROL_IN_VALUE.search(event.value)
+    if bad:
+        raise InputError.at(
+            loc,
+            f"control or non-text character U+{ord(bad.group()):04X} in this "
+            + ("key" if is_key else "value"),
+            "write plain text; YAML escapes such as \\e, \\r or \\0 are refused",
+        )
 
 
 def parse_text(path: str, text: str) -> Any:

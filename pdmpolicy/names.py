@@ -37,11 +37,12 @@ RESOURCE_GROUP_PATTERN = r"^[A-Za-z0-9_.-]{1,255}$"
 GITLAB_RESERVED = frozenset(
     {
         "image", "services", "stages", "types", "before_script", "after_script",
-        "variables", "cache", "include", "default", "workflow", "pages",
+        "variables", "cache", "include", "default", "workflow", "pages", "spec",
     }
 )  # fmt: skip
 """Top-level keywords of a GitLab CI file: a job with one of these names would not be a job.
-(`pages` is a job name with special meaning; refused so a PDM job is never published.)"""
+(`pages` is a job name with special meaning; refused so a PDM job is never published.
+`spec` opens a file's header: the GitLab loader, and so `verify`, would not see the job.)"""
 
 AUTO_DEPLOY_VARIABLES = ("AUTO_DEPLOY", "GITLAB_IMAGE_TAG")
 SKIP_VARIABLE = "SKIP_POST_DEPLOYMENT_MIGRATIONS"

@@ -89,6 +89,14 @@ class _Validator(cerberus.Validator):  # type: ignore[misc]
         # file order when they are reported.
         self._errors.extend(args[0])
 
+    def _validate_regex(self, pattern: str, field: str, value: Any) -> None:
+        """{'type': 'string'}"""
+        # cerberus matches `pattern + '$'`, and `$` also matches before a final line break:
+        # "gstg\n" passed as a name, a variable name and a script line. The whole value must
+        # match (the patterns keep their `$` for JSON Schema, where it means the end).
+        if isinstance(value, str) and not re.fullmatch(pattern, value):
+            self._error(field, cerberus.errors.REGEX_MISMATCH)
+
     def _check_with_date(self, field: str, value: Any) -> None:
         if parse_date(value) is None:
             self._error(field, _date_problem(value))
@@ -406,7 +414,11 @@ def check_references(doc: Document, stem: str) -> list[Problem]:
                 value_loc(path, data, "environment"),
                 f"environment '{data['environment']}' does not match the file name '{stem}.yml'",
                 f"name the file {data['environment']}.yml"
-                + (f", or set environment: {stem}" if re.match(names.NAME_PATTERN, stem) else ""),
+                + (
+                    f", or set environment: {stem}"
+                    if re.fullmatch(names.NAME_PATTERN, stem)
+                    else ""
+                ),
             )
         )
     jobs = data["jobs"]

@@ -41,7 +41,7 @@ from ruamel.yaml.events import (
 )
 
 from pdmpolicy.errors import InputError
-from pdmpolicy.load import LinearScanner, decode_text, display_path
+from pdmpolicy.load import CONTROL_IN_VALUE, LinearScanner, decode_text, display_path
 from pdmpolicy.location import Loc
 
 MAX_BYTES = 1024 * 1024
@@ -345,6 +345,14 @@ class _Builder:
     def _scalar(self, event: ScalarEvent) -> Scalar:
         loc = _loc(self.path, event)
         text = str(event.value)
+        bad = CONTROL_IN_VALUE.search(text)
+        if bad:  # only a quoted scalar's escapes can write one: the file itself was checked
+            raise self.error(
+                loc,
+                f"control character U+{ord(bad.group()):04X} in this value",
+                "pdmpolicy refuses YAML escapes such as \\e, \\r or \\0: they would reach "
+                "terminals and reports",
+            )
         tag = event.tag
         plain = event.style is None
         if tag is None or tag == "!":

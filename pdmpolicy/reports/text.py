@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pdmpolicy.errors import printable
 from pdmpolicy.findings import counts
 from pdmpolicy.reports.base import ReportInput
 
@@ -22,10 +23,9 @@ def render_text(report: ReportInput) -> str:
     lines = []
     for finding in report.findings:
         waived = " (waived)" if finding.waived else ""
-        lines.append(
-            f"{finding.loc}: {finding.severity} {finding.policy}: {finding.message}{waived}"
-        )
+        message = printable(finding.message)
+        lines.append(f"{finding.loc}: {finding.severity} {finding.policy}: {message}{waived}")
         if finding.hint:
-            lines.append(f"  hint: {finding.hint}")
+            lines.append(f"  hint: {printable(finding.hint)}")
     lines.append(summary_line(report))
     return "\n".join(lines) + "\n"
