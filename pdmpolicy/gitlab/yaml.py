@@ -257,6 +257,17 @@ def resolve_plain(text: str) -> ScalarValue:
     return text
 
 
+def reads_as_text(text: str) -> bool:
+    """Whether GitLab reads `text`, written as a plain scalar, as this very string: not a
+    boolean, number, null, date, time or Ruby symbol (`no`, `On`, `1:30`, `2026-1-1`, `:a`)."""
+    return (
+        resolve_plain(text) == text
+        and not _TIME.match(text)
+        and not _DATE.match(text)
+        and not (text.startswith(":") and len(text) > 1)
+    )
+
+
 def _ruby_float(text: str) -> float:
     match = re.match(r"^[-+]?[0-9_]*(?:\.[0-9_]*)?", text)
     digits = match.group(0).replace("_", "") if match else ""
