@@ -24,6 +24,8 @@ from pathlib import Path
 
 STAGING_PREFIX = ".{name}.pdmpolicy-"
 """Staging trees are created beside the directory they replace, named from this."""
+PARTIAL_SUFFIX = ".pdmpolicy-partial"
+"""A file of a staging tree being written."""
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2  # Linux renameat2
@@ -94,8 +96,7 @@ def replace_directory(
     written and removed are its own and lead through no symbolic link.
     """
     parent = directory.parent
-    for leftover in sorted(parent.glob(STAGING_PREFIX.format(name=directory.name) + "*")):
-        _discard(leftover, directory, is_ours)  # from a run killed before it cleaned up
+    discard_leftovers(directory, is_ours)
     staging = Path(tempfile.mkdtemp(dir=parent, prefix=STAGING_PREFIX.format(name=directory.name)))
     try:
         modes: list[tuple[Path, int]] = []
@@ -133,6 +134,12 @@ def replace_directory(
     _discard(staging, directory, is_ours)  # the previous tree, if there was one
 
 
+def discard_leftovers(directory: Path, is_ours: Callable[[Path], bool]) -> None:
+    """Remove, as far as it is safe, the staging trees a killed run left beside `directory`."""
+    for leftover in sorted(directory.parent.glob(STAGING_PREFIX.format(name=directory.name) + "*")):
+        _discard(leftover, directory, is_ours)
+
+
 def _mirror(
     source: Path, target: Path, skip: set[str], relative: str, modes: list[tuple[Path, int]]
 ) -> None:
@@ -158,12 +165,16 @@ def _mirror(
 
 
 def _write(path: Path, content: str) -> None:
+    """Write a file of the staging tree, under a name that says it is unfinished until it
+    is complete (a staging tree a killed run left may hold such a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    partial = path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
+    handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
     with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
         stream.write(content)
         stream.flush()
         os.fsync(stream.fileno())
+    partial.rename(path)
 
 
 def _sync(directory: Path) -> None:
@@ -207,6 +218,7 @@ def _discard_entries(tree: Path, live: Path, is_ours: Callable[[Path], bool]) ->
                 safe = safe and path.readlink() == counterpart.readlink()
             else:
                 same = twin is not None and os.path.samestat(os.lstat(path), twin)
-                safe = same or (stat.S_ISREG(mode) and is_ours(path))
+                ours = is_ours(path) or entry.name.endswith(PARTIAL_SUFFIX)
+                safe = same or (stat.S_ISREG(mode) and ours)
             if safe:
                 path.unlink()

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.representer import SafeRepresenter
+from ruamel.yaml.resolver import VersionedResolver
 
-from pdmpolicy.atomic import replace_directory
+from pdmpolicy.atomic import discard_leftovers, replace_directory
 from pdmpolicy.errors import InputError
 from pdmpolicy.gitlab.yaml import reads_as_text
 from pdmpolicy.location import Loc
@@ -73,20 +75,28 @@ def _job_mapping(job: CiJob) -> dict[str, Any]:
     return out
 
 
-class _Representer(SafeRepresenter):
-    """Quotes every string that GitLab's YAML 1.1 reader would not read back as that string.
+_YAML_1_1 = VersionedResolver(version=(1, 1))
+_STR = "tag:yaml.org,2002:str"
 
-    ruamel.yaml writes YAML 1.2, where `no`, `On`, `y` or `1:30` are plain strings; GitLab
-    reads them as false, true, ... and 5400. A variable value "no" or a variable named `on`
-    would change meaning on the way.
+
+class _Representer(SafeRepresenter):
+    """Quotes every string that a YAML 1.1 reader would not read back as that string.
+
+    ruamel.yaml writes YAML 1.2, where `no`, `On` or `1:30` are plain strings; GitLab's
+    reader (Psych, YAML 1.1) reads them as false, true and 5400, and other YAML 1.1 readers
+    take `y` and `n` for booleans too. A variable value "no" or a variable named `on` would
+    change meaning on the way.
     """
 
     def represent_str(self, data: str) -> Any:
-        style = None if reads_as_text(data) else "'"
-        return self.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+        plain = reads_as_text(data) and _YAML_1_1.resolve(ScalarNode, data, (True, False)) == _STR
+        return self.represent_scalar(_STR, data, style=None if plain else "'")
 
 
 _Representer.add_representer(str, _Representer.represent_str)
+# Values read from environment files keep ruamel.yaml's string subclasses (a quoted
+# `timeout: "10h"` is a DoubleQuotedScalarString): written as the strings they are.
+_Representer.add_multi_representer(str, _Representer.represent_str)
 
 
 def emit(pipeline: Pipeline) -> str:
@@ -230,7 +240,9 @@ def write_all(root: Path, files: dict[str, str]) -> list[str]:
             "move it away, or remove it if it is an old hand-written copy",
         )
     changes = [d.path for d in drift(root, files)]
-    if changes:
+    if not changes:  # perhaps finished by a run killed before it cleaned up
+        discard_leftovers(root / OUTPUT_DIRECTORY, _is_generated)
+    else:
         inside = len(OUTPUT_DIRECTORY) + 1
         replace_directory(
             root / OUTPUT_DIRECTORY,
