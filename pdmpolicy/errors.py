@@ -29,7 +29,7 @@ class Problem:
     hint: str = ""
 
     def __str__(self) -> str:
-        text = f"{self.loc}: error: {printable(self.message)}"
+        text = f"{printable(str(self.loc))}: error: {printable(self.message)}"
         if self.hint:
             text += f"\n  hint: {printable(self.hint)}"
         return text

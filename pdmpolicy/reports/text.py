@@ -24,7 +24,8 @@ def render_text(report: ReportInput) -> str:
     for finding in report.findings:
         waived = " (waived)" if finding.waived else ""
         message = printable(finding.message)
-        lines.append(f"{finding.loc}: {finding.severity} {finding.policy}: {message}{waived}")
+        where = printable(str(finding.loc))
+        lines.append(f"{where}: {finding.severity} {finding.policy}: {message}{waived}")
         if finding.hint:
             lines.append(f"  hint: {printable(finding.hint)}")
     lines.append(summary_line(report))
