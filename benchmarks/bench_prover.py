@@ -1,0 +1,183 @@
+"""How the prover's time grows with the pipeline, and the brute-force explorer's.
+
+Synthetic pipelines of 10, 100 and 1,000 jobs: build, test and deploy stages; jobs with
+`needs` on a few jobs of the stage before; retried helper jobs; manual gates (optional and
+blocking); `always` and `on_failure` helpers; two or three executors ordered by `needs`.
+Each size comes in two versions: the safe one, and one with a missing `needs` between the
+executors. Run:
+
+    python benchmarks/bench_prover.py [--runs N] [--sizes 10,100,1000] [--max-states N]
+
+Prints a Markdown table: the prover's median over N runs, and the explorer's time and state
+count (it gives up past --max-states states).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from types import MappingProxyType
+
+from pdmpolicy.location import Loc
+from pdmpolicy.pipeline import CiJob, Need, Pipeline, ScriptLine
+from pdmpolicy.prover.explorer import explore
+from pdmpolicy.prover.prover import prove
+
+STAGES = (".pre", "build", "test", "deploy", ".post")
+PATH = "bench.yml"
+KCTL = "env -u AUTO_DEPLOY -u GITLAB_IMAGE_TAG k-ctl -e gstg upgrade"
+VM = "env -u AUTO_DEPLOY -u GITLAB_IMAGE_TAG RUN_POST_DEPLOY_MIGRATIONS=true deploy-vms"
+
+
+def _job(
+    name: str,
+    line: int,
+    *,
+    stage: str,
+    needs: list[str] | None = None,
+    when: str = "on_success",
+    allow_failure: bool = False,
+    retry: int = 0,
+    script: str = "make check",
+    resource_group: str | None = None,
+) -> CiJob:
+    loc = Loc(PATH, line)
+    return CiJob(
+        name=name,
+        stage=stage,
+        needs=None if needs is None else tuple(Need(n, False, loc) for n in needs),
+        when=when,
+        allow_failure=allow_failure,
+        retry=retry,
+        interruptible=False,
+        resource_group=resource_group,
+        timeout=None,
+        variables=(),
+        inherit_default=True,
+        inherit_variables=True,
+        script=(ScriptLine(script, loc),),
+        trigger=None,
+        rules=(),
+        loc=loc,
+        locs=MappingProxyType({}),
+    )
+
+
+def synthetic(size: int, *, safe: bool, seed: int = 1) -> Pipeline:
+    """A pipeline of `size` jobs, executors included."""
+    rng = random.Random(seed * 1000 + size)  # noqa: S311 -- a reproducible shape, not a secret
+    jobs: list[CiJob] = []
+    helpers = size - 3
+    per_stage = {"build": helpers * 4 // 10, "test": helpers * 4 // 10}
+    per_stage["deploy"] = helpers - per_stage["build"] - per_stage["test"]
+    previous: list[str] = []
+    gate = None
+    for stage in ("build", "test", "deploy"):
+        names: list[str] = []
+        for i in range(per_stage[stage]):
+            name = f"{stage}-{i}"
+            line = len(jobs) * 5 + 1
+            roll = rng.random()
+            needs = rng.sample(previous, min(len(previous), 2)) if previous and roll < 0.6 else None
+            when = "on_success"
+            allow_failure = False
+            if roll > 0.97:
+                when, allow_failure = "manual", rng.random() < 0.5
+            elif roll > 0.94:
+                when = "always"
+            elif roll > 0.92:
+                when = "on_failure"
+            jobs.append(
+                _job(
+                    name,
+                    line,
+                    stage=stage,
+                    needs=needs,
+                    when=when,
+                    allow_failure=allow_failure,
+                    retry=rng.choice((0, 0, 1, 2)),
+                )
+            )
+            names.append(name)
+        if stage == "build":
+            # A blocking gate: the VM job waits until someone plays it.
+            gate = f"approve-{len(jobs)}"
+            jobs.append(_job(gate, len(jobs) * 5 + 1, stage="build", when="manual"))
+        previous = names
+    plain = [j.name for j in jobs if j.stage == "deploy" and j.when == "on_success"]
+    first_needs = [gate, *plain[:2]] if gate else plain[:2]
+    group = "gstg-postdeploy-migrations"
+    jobs.append(
+        _job(
+            "vm-pdm",
+            len(jobs) * 5 + 1,
+            stage="deploy",
+            needs=first_needs,
+            script=VM,
+            resource_group=group,
+        )
+    )
+    jobs.append(
+        _job(
+            "k8s-pdm",
+            len(jobs) * 5 + 1,
+            stage="deploy",
+            needs=["vm-pdm"] if safe else [previous[-1]] if previous else [],
+            script=KCTL,
+            resource_group=group,
+        )
+    )
+    jobs.append(
+        _job(
+            "k8s-cny-pdm",
+            len(jobs) * 5 + 1,
+            stage=".post",
+            script=KCTL.replace("gstg", "gstg-cny"),
+            resource_group=group,
+        )
+    )
+    return Pipeline(PATH, PATH, STAGES, (), tuple(jobs))
+
+
+def _median_ms(pipeline: Pipeline, runs: int) -> tuple[float, bool]:
+    times = []
+    safe = True
+    for _ in range(runs):
+        start = time.perf_counter()
+        proof = prove(pipeline)
+        times.append((time.perf_counter() - start) * 1000)
+        safe = proof.safe
+    return statistics.median(times), safe
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--sizes", default="10,100,1000")
+    parser.add_argument("--max-states", type=int, default=200_000)
+    args = parser.parse_args()
+    print("| jobs | pipeline | prover verdict | prover median | explorer |")
+    print("| ---: | --- | --- | ---: | --- |")
+    for size in (int(s) for s in args.sizes.split(",")):
+        for safe in (True, False):
+            pipeline = synthetic(size, safe=safe)
+            median, verdict = _median_ms(pipeline, args.runs)
+            start = time.perf_counter()
+            explored = explore(pipeline, max_states=args.max_states)
+            took = time.perf_counter() - start
+            if explored.truncated:
+                outcome = f"gave up after {explored.states:,} states ({took:.1f} s)"
+            else:
+                found = "unsafe" if explored.counterexample else "safe"
+                outcome = f"{found}, {explored.states:,} states, {took * 1000:.0f} ms"
+            label = "safe" if safe else "missing needs"
+            print(
+                f"| {size:,} | {label} | {'safe' if verdict else 'unsafe'} "
+                f"| {median:.1f} ms | {outcome} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
