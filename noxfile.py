@@ -36,6 +36,13 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """Fuzz readers, schema, policies and prover on both cores (FUZZ_EXAMPLES per target)."""
+    session.install("-e", ".[test]", "atheris")
+    session.run("python", "tests/fuzz/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def mr(session: nox.Session) -> None:
     """Merge-request job: check with every report, against the target branch when known."""
     session.install(".")

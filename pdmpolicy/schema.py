@@ -98,7 +98,7 @@ class _Validator(cerberus.Validator):  # type: ignore[misc]
             self._error(field, cerberus.errors.REGEX_MISMATCH)
 
     def _check_with_date(self, field: str, value: Any) -> None:
-        if parse_date(value) is None:
+        if isinstance(value, str | dt.date) and parse_date(value) is None:
             self._error(field, _date_problem(value))
 
     def _check_with_variable_value(self, field: str, value: Any) -> None:
@@ -106,7 +106,9 @@ class _Validator(cerberus.Validator):  # type: ignore[misc]
             self._error(field, f"YAML_1_1:{value}")
 
     def _check_with_duration(self, field: str, value: Any) -> None:
-        if names.parse_duration(value) is None:
+        # cerberus runs this on a value of any type (`timeout:` left empty is None); the
+        # type rule reports those.
+        if isinstance(value, str) and names.parse_duration(value) is None:
             self._error(field, "expected a duration such as '10h', '3h 30m' or '90 minutes'")
 
 
