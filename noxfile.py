@@ -75,3 +75,10 @@ def e2e(session: nox.Session) -> None:
     session.run("bash", "tests/e2e/install.sh", external=True)
     session.install("-e", ".[test]")
     session.run("pytest", "tests/e2e", *session.posargs, env={"PDMPOLICY_E2E": "1"})
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmark the prover and the brute-force explorer (figures in docs/execution-model.md)."""
+    session.install(".")
+    session.run("python", "benchmarks/bench_prover.py", *session.posargs)

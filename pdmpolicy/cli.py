@@ -17,17 +17,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pdmpolicy import __version__, mrnote
+from pdmpolicy.analysis import analyse
 from pdmpolicy.atomic import write_files
+from pdmpolicy.config import load_policy_set
 from pdmpolicy.diff import behaviour_diff
-from pdmpolicy.engine import evaluate, evaluate_manifests
-from pdmpolicy.errors import InputError, UsageError
+from pdmpolicy.engine import evaluate, evaluate_manifests, evaluate_pipelines
+from pdmpolicy.errors import InputError, Problem, UsageError
 from pdmpolicy.findings import Finding, counts
+from pdmpolicy.gitlab import load_pipelines
 from pdmpolicy.graph import explain
 from pdmpolicy.manifests.model import ManifestFile
 from pdmpolicy.manifests.read import STDIN, read_manifests
 from pdmpolicy.manifests.target import assign
+from pdmpolicy.pipeline import Pipeline
 from pdmpolicy.policies import REGISTRY
-from pdmpolicy.policies.base import EnvironmentView
+from pdmpolicy.policies.base import EnvironmentView, PipelineView
 from pdmpolicy.policydocs import policy_markdown
 from pdmpolicy.project import Project, load_base, load_project
 from pdmpolicy.render import drift, rendered_files, write_all
@@ -178,6 +182,39 @@ def _parser() -> argparse.ArgumentParser:
         "its name, see docs/manifests.md)",
     )
     _report_options(manifests)
+
+    verify = commands.add_parser(
+        "verify",
+        help="prove the execution invariants on GitLab CI files",
+        description="Prove pdm-at-most-once, and check the job-level policies "
+        "(no-auto-deploy-variables, skip-flag-false, pdm-no-auto-retry, "
+        "pdm-not-interruptible, pdm-locked, ...), on any GitLab CI file, emitted or "
+        "hand-written, and on the child pipelines it triggers. A violation prints a "
+        "counterexample: the shortest sequence of job events that breaks it.",
+    )
+    verify.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="GitLab CI files (child pipelines they include are followed)",
+    )
+    verify.add_argument(
+        "--policies",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="policy set for severities and options (default: policies/ "
+        "when it exists, else the built-in defaults)",
+    )
+    verify.add_argument(
+        "--today",
+        type=_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="the date for date rules (default: today, UTC)",
+    )
+    _report_options(verify)
 
     commands.add_parser(
         "schema",
@@ -353,6 +390,43 @@ def _manifests(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if _has_errors(findings) else EXIT_OK
 
 
+def _verify(args: argparse.Namespace) -> int:
+    root = Path.cwd()
+    policies = args.policies
+    if policies is None:
+        policies = Path("policies")
+    elif not policies.is_dir():
+        raise UsageError(f"--policies {policies} is not a directory")
+    policy_set = load_policy_set(policies, root, REGISTRY)
+    pipelines: dict[str, Pipeline] = {}
+    problems: list[Problem] = []
+    for file in args.files:
+        try:
+            for pipeline in load_pipelines(file, root):
+                pipelines.setdefault(pipeline.path, pipeline)
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    views = tuple(PipelineView(p, analyse(p)) for p in pipelines.values())
+    findings = evaluate_pipelines(views, policy_set, _today(args))
+    cases = tuple(
+        Case(name, path, path)
+        for name in sorted(REGISTRY)
+        if policy_set.settings[name].severity != "off" and "pipelines" in REGISTRY[name].layers
+        for path in pipelines
+    )
+    report = ReportInput(
+        findings=tuple(findings),
+        cases=cases,
+        today=_today(args),
+        title="pdmpolicy verify",
+        blocked="This pipeline must not run PDMs as written.",
+    )
+    _write_reports(args, report)
+    return EXIT_FINDINGS if _has_errors(findings) else EXIT_OK
+
+
 def _render(args: argparse.Namespace) -> int:
     project = _load(args)
     findings = evaluate(project, _today(args))
@@ -414,6 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _explain(args)
         if args.command == "manifests":
             return _manifests(args)
+        if args.command == "verify":
+            return _verify(args)
         if args.command == "schema":
             print(json.dumps(json_schema(), indent=2))
             return EXIT_OK

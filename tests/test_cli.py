@@ -10,23 +10,27 @@ from pdmpolicy.policies import REGISTRY
 from pdmpolicy.policies.examples import GSTG, changed
 from tests.conftest import REPO_ROOT, Repo
 
-RETRY = changed(
-    GSTG, "    timeout: 10h\n  gstg-kubernetes", "    timeout: 10h\n    retry: 1\n  gstg-kubernetes"
+INTERRUPTIBLE = changed(
+    GSTG,
+    "    timeout: 10h\n  gstg-kubernetes",
+    "    timeout: 10h\n    interruptible: true\n  gstg-kubernetes",
 )
-RETRY_LINE = RETRY.splitlines().index("    retry: 1") + 1
+INTERRUPTIBLE_LINE = INTERRUPTIBLE.splitlines().index("    interruptible: true") + 1
 
 
 def test_text_format_names_file_line_column_severity_policy(repo: Repo, run) -> None:  # type: ignore[no-untyped-def]
-    repo.env("gstg.yml", RETRY)
+    repo.env("gstg.yml", INTERRUPTIBLE)
     result = run("check", "--today", "2026-11-26")
     assert result.code == 1
     first = result.out.splitlines()[0]
-    assert first.startswith(f"environments/gstg.yml:{RETRY_LINE}:12: error pdm-no-auto-retry: ")
+    assert first.startswith(
+        f"environments/gstg.yml:{INTERRUPTIBLE_LINE}:20: error pdm-not-interruptible: "
+    )
     assert result.out.rstrip().endswith("1 error, 0 warnings, 0 waived")
 
 
 def test_json_format_is_exactly_the_spec_shape(repo: Repo, run) -> None:  # type: ignore[no-untyped-def]
-    repo.env("gstg.yml", RETRY)
+    repo.env("gstg.yml", INTERRUPTIBLE)
     result = run("check", "--today", "2026-11-26", "--format", "json")
     assert result.code == 1
     report = json.loads(result.out)
@@ -34,17 +38,17 @@ def test_json_format_is_exactly_the_spec_shape(repo: Repo, run) -> None:  # type
     assert report["summary"] == {"errors": 1, "warnings": 0, "waived": 0}
     (finding,) = report["findings"]
     assert finding == {
-        "policy": "pdm-no-auto-retry",
+        "policy": "pdm-not-interruptible",
         "severity": "error",
         "environment": "gstg",
         "job": "gstg-vm-post-deploy-migrations",
         "path": "environments/gstg.yml",
-        "line": RETRY_LINE,
-        "column": 12,
+        "line": INTERRUPTIBLE_LINE,
+        "column": 20,
         "message": finding["message"],
         "waived": False,
     }
-    assert "retry" in finding["message"]
+    assert "interruptible" in finding["message"]
 
 
 def test_output_writes_the_report_to_a_file(repo: Repo, run) -> None:  # type: ignore[no-untyped-def]

@@ -16,11 +16,13 @@ from tests.conftest import Repo, Result
 TODAY = "2026-11-26"
 VM_JOB = "gstg-vm-post-deploy-migrations"
 KUBE_JOB = "gstg-kubernetes-post-deploy-migrations"
-RETRY = changed(
-    GSTG, "    timeout: 10h\n  gstg-kubernetes", "    timeout: 10h\n    retry: 1\n  gstg-kubernetes"
+INTERRUPTIBLE = changed(
+    GSTG,
+    "    timeout: 10h\n  gstg-kubernetes",
+    "    timeout: 10h\n    interruptible: true\n  gstg-kubernetes",
 )
-RETRY_LINE = RETRY.splitlines().index("    retry: 1") + 1
-GPRD_RETRY = RETRY.replace("gstg", "gprd")
+INTERRUPTIBLE_LINE = INTERRUPTIBLE.splitlines().index("    interruptible: true") + 1
+GPRD_INTERRUPTIBLE = INTERRUPTIBLE.replace("gstg", "gprd")
 # Both executors time out too early: one finding per job.
 SHORT = GSTG.replace("timeout: 10h", "timeout: 1h")
 
@@ -51,19 +53,25 @@ def line_of(text: str, needle: str) -> int:
 
 
 def test_default_severity_is_error_and_fails(repo: Repo, run: Any) -> None:
-    repo.env("gstg.yml", RETRY)
+    repo.env("gstg.yml", INTERRUPTIBLE)
     result = check(run)
     assert result.code == 1
-    assert f"environments/gstg.yml:{RETRY_LINE}:12: error pdm-no-auto-retry: " in result.out
+    assert (
+        f"environments/gstg.yml:{INTERRUPTIBLE_LINE}:20: error pdm-not-interruptible: "
+        in result.out
+    )
     assert result.out.rstrip().endswith("1 error, 0 warnings, 0 waived")
 
 
 def test_warning_severity_reports_but_exits_0(repo: Repo, run: Any) -> None:
-    repo.env("gstg.yml", RETRY)
-    repo.policies("policies:\n  pdm-no-auto-retry: {severity: warning}\n")
+    repo.env("gstg.yml", INTERRUPTIBLE)
+    repo.policies("policies:\n  pdm-not-interruptible: {severity: warning}\n")
     result = check(run)
     assert result.code == 0
-    assert f"environments/gstg.yml:{RETRY_LINE}:12: warning pdm-no-auto-retry: " in result.out
+    assert (
+        f"environments/gstg.yml:{INTERRUPTIBLE_LINE}:20: warning pdm-not-interruptible: "
+        in result.out
+    )
     assert result.out.rstrip().endswith("0 errors, 1 warning, 0 waived")
     _, report = check_json(run)
     assert [f["severity"] for f in report["findings"]] == ["warning"]
@@ -71,26 +79,26 @@ def test_warning_severity_reports_but_exits_0(repo: Repo, run: Any) -> None:
 
 
 def test_severity_shorthand_string(repo: Repo, run: Any) -> None:
-    repo.env("gstg.yml", RETRY)
-    repo.policies("policies:\n  pdm-no-auto-retry: warning\n")
+    repo.env("gstg.yml", INTERRUPTIBLE)
+    repo.policies("policies:\n  pdm-not-interruptible: warning\n")
     assert check(run).code == 0
 
 
 def test_off_severity_drops_the_policy(repo: Repo, run: Any) -> None:
-    repo.env("gstg.yml", RETRY)
-    repo.policies("policies:\n  pdm-no-auto-retry: {severity: off}\n")
+    repo.env("gstg.yml", INTERRUPTIBLE)
+    repo.policies("policies:\n  pdm-not-interruptible: {severity: off}\n")
     result, report = check_json(run)
     assert result.code == 0
     assert report["findings"] == []
 
 
 def test_a_warning_does_not_hide_an_error(repo: Repo, run: Any) -> None:
-    repo.env("gstg.yml", RETRY.replace("timeout: 10h", "timeout: 1h"))
-    repo.policies("policies:\n  pdm-no-auto-retry: {severity: warning}\n")
+    repo.env("gstg.yml", INTERRUPTIBLE.replace("timeout: 10h", "timeout: 1h"))
+    repo.policies("policies:\n  pdm-not-interruptible: {severity: warning}\n")
     result, report = check_json(run)
     assert result.code == 1
     severities = {f["policy"]: f["severity"] for f in report["findings"]}
-    assert severities == {"pdm-no-auto-retry": "warning", "pdm-executor-timeout": "error"}
+    assert severities == {"pdm-not-interruptible": "warning", "pdm-executor-timeout": "error"}
     assert report["summary"] == {"errors": 2, "warnings": 1, "waived": 0}
 
 
@@ -98,11 +106,14 @@ def test_a_warning_does_not_hide_an_error(repo: Repo, run: Any) -> None:
 
 
 def test_scope_limits_a_policy_to_its_environments(repo: Repo, run: Any) -> None:
-    repo.env("gstg.yml", RETRY)
-    repo.env("gprd.yml", GPRD_RETRY)
+    repo.env("gstg.yml", INTERRUPTIBLE)
+    repo.env("gprd.yml", GPRD_INTERRUPTIBLE)
     _, unscoped = check_json(run)
-    assert {f["environment"] for f in of_policy(unscoped, "pdm-no-auto-retry")} == {"gstg", "gprd"}
-    repo.policies("policies:\n  pdm-no-auto-retry: {environments: [gstg]}\n")
+    assert {f["environment"] for f in of_policy(unscoped, "pdm-not-interruptible")} == {
+        "gstg",
+        "gprd",
+    }
+    repo.policies("policies:\n  pdm-not-interruptible: {environments: [gstg]}\n")
     result, report = check_json(run)
     assert result.code == 1
     assert [(f["environment"], f["path"]) for f in report["findings"]] == [
@@ -125,8 +136,8 @@ def test_scope_applies_to_policies_that_relate_environments(repo: Repo, run: Any
 
 def test_scope_naming_an_unknown_environment_is_an_input_error(repo: Repo, run: Any) -> None:
     """A typo in a scope would otherwise turn the policy off everywhere, silently."""
-    repo.env("gstg.yml", RETRY)
-    repo.policies("policies:\n  pdm-no-auto-retry: {severity: error, environments: [gsgt]}\n")
+    repo.env("gstg.yml", INTERRUPTIBLE)
+    repo.policies("policies:\n  pdm-not-interruptible: {severity: error, environments: [gsgt]}\n")
     result = check(run)
     assert result.code == 2
     assert result.out == ""
@@ -327,25 +338,25 @@ def test_crash_of_one_policy_leaves_the_others_running(
     repo: Repo, run: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(REGISTRY["pdm-locked"], "check", _crash)
-    repo.env("gstg.yml", RETRY)
+    repo.env("gstg.yml", INTERRUPTIBLE)
     _, report = check_json(run)
-    assert {f["policy"] for f in report["findings"]} == {"pdm-locked", "pdm-no-auto-retry"}
+    assert {f["policy"] for f in report["findings"]} == {"pdm-locked", "pdm-not-interruptible"}
 
 
 def test_crash_midway_through_yielding_is_still_reported(
     repo: Repo, run: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = REGISTRY["pdm-no-auto-retry"].check
+    original = REGISTRY["pdm-not-interruptible"].check
 
     def partial(context: Context) -> Any:
         yield from original(context)
         raise KeyError("late")
 
-    monkeypatch.setattr(REGISTRY["pdm-no-auto-retry"], "check", partial)
-    repo.env("gstg.yml", RETRY)
+    monkeypatch.setattr(REGISTRY["pdm-not-interruptible"], "check", partial)
+    repo.env("gstg.yml", INTERRUPTIBLE)
     result, report = check_json(run)
     assert result.code == 1
-    messages = [f["message"] for f in of_policy(report, "pdm-no-auto-retry")]
+    messages = [f["message"] for f in of_policy(report, "pdm-not-interruptible")]
     assert any("internal error" in m and "KeyError" in m for m in messages)
 
 
@@ -396,8 +407,8 @@ def test_json_findings_without_a_job_say_null(repo: Repo, run: Any) -> None:
 
 
 def test_findings_are_sorted_by_path_line_column_policy(repo: Repo, run: Any) -> None:
-    repo.env("gstg.yml", RETRY.replace("timeout: 10h", "timeout: 1h"))
-    repo.env("gprd.yml", GPRD_RETRY)
+    repo.env("gstg.yml", INTERRUPTIBLE.replace("timeout: 10h", "timeout: 1h"))
+    repo.env("gprd.yml", GPRD_INTERRUPTIBLE)
     _, report = check_json(run)
     keys = [(f["path"], f["line"], f["column"], f["policy"]) for f in report["findings"]]
     assert len(keys) == 4

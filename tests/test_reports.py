@@ -11,11 +11,13 @@ from pdmpolicy.policies.examples import GSTG, changed
 from tests.conftest import Repo
 
 TODAY = "2026-11-26"
-RETRY = changed(
-    GSTG, "    timeout: 10h\n  gstg-kubernetes", "    timeout: 10h\n    retry: 1\n  gstg-kubernetes"
+INTERRUPTIBLE = changed(
+    GSTG,
+    "    timeout: 10h\n  gstg-kubernetes",
+    "    timeout: 10h\n    interruptible: true\n  gstg-kubernetes",
 )
 # Two findings of one policy on two subjects (both executors time out too early).
-SHORT = RETRY.replace("timeout: 10h", "timeout: 1h")
+SHORT = INTERRUPTIBLE.replace("timeout: 10h", "timeout: 1h")
 WAIVERS = """\
 waivers:
   - policy: pdm-executor-timeout
@@ -48,10 +50,10 @@ def _reports(repo: Repo, run, *extra: str) -> dict[str, str]:  # type: ignore[no
 
 
 def test_several_reports_from_one_run_beside_text(repo: Repo, run) -> None:  # type: ignore[no-untyped-def]
-    repo.env("gstg.yml", RETRY)
+    repo.env("gstg.yml", INTERRUPTIBLE)
     out = _reports(repo, run)
     assert out["code"] == "1"
-    assert "error pdm-no-auto-retry" in out["stdout"]
+    assert "error pdm-not-interruptible" in out["stdout"]
     assert {"junit.xml", "cq.json", "note.md"} <= set(out)
 
 
@@ -69,11 +71,11 @@ def test_junit_is_valid_xml_with_one_unique_case_per_policy_and_environment(
     assert len(cases) == len(checked) * 2
     assert {c.get("classname") for c in cases} == checked, "manifest-* run in `manifests` only"
     by_name = {c.get("name"): c for c in cases}
-    retry = by_name["pdm-no-auto-retry [gstg]"]
-    failure = retry.find("failure")
+    interruptible = by_name["pdm-not-interruptible [gstg]"]
+    failure = interruptible.find("failure")
     assert failure is not None
     assert "environments/gstg.yml:" in (failure.text or "")
-    assert by_name["pdm-no-auto-retry [gprd]"].find("failure") is None  # passing shows
+    assert by_name["pdm-not-interruptible [gprd]"].find("failure") is None  # passing shows
     # The waived finding passes, the other timeout finding of the same case fails.
     timeout = by_name["pdm-executor-timeout [gstg]"]
     assert timeout.find("failure") is not None
@@ -84,11 +86,11 @@ def test_junit_is_valid_xml_with_one_unique_case_per_policy_and_environment(
 
 
 def test_junit_names_are_stable_across_runs_and_line_moves(repo: Repo, run) -> None:  # type: ignore[no-untyped-def]
-    repo.env("gstg.yml", RETRY)
+    repo.env("gstg.yml", INTERRUPTIBLE)
     first = [
         c.get("name") for c in ET.fromstring(_reports(repo, run)["junit.xml"]).iter("testcase")
     ]
-    repo.env("gstg.yml", "# a comment moves every line\n\n" + RETRY)
+    repo.env("gstg.yml", "# a comment moves every line\n\n" + INTERRUPTIBLE)
     second = [
         c.get("name") for c in ET.fromstring(_reports(repo, run)["junit.xml"]).iter("testcase")
     ]
@@ -100,7 +102,7 @@ def test_codequality_has_gitlab_fields_and_stable_distinct_fingerprints(repo: Re
     raw = _reports(repo, run)["cq.json"]
     assert not raw.startswith("\ufeff")
     issues = json.loads(raw)
-    assert len(issues) == 3  # retry + two timeouts
+    assert len(issues) == 3  # interruptible + two timeouts
     for issue in issues:
         assert {"description", "check_name", "fingerprint", "severity", "location"} <= set(issue)
         assert issue["severity"] in ("info", "minor", "major", "critical", "blocker")

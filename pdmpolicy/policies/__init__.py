@@ -15,6 +15,7 @@ from pdmpolicy.policies.manifest_no_skip_variable import ManifestNoSkipVariable
 from pdmpolicy.policies.manifest_single_job import ManifestSingleJob
 from pdmpolicy.policies.no_auto_deploy_variables import NoAutoDeployVariables
 from pdmpolicy.policies.one_step_at_a_time import OneStepAtATime
+from pdmpolicy.policies.pdm_at_most_once import PdmAtMostOnce
 from pdmpolicy.policies.pdm_executor_timeout import PdmExecutorTimeout
 from pdmpolicy.policies.pdm_locked import PdmLocked
 from pdmpolicy.policies.pdm_no_auto_retry import PdmNoAutoRetry
@@ -34,6 +35,7 @@ _POLICIES: tuple[Policy, ...] = (
     ManifestSingleJob(),
     NoAutoDeployVariables(),
     OneStepAtATime(),
+    PdmAtMostOnce(),
     PdmExecutorTimeout(),
     PdmLocked(),
     PdmNoAutoRetry(),

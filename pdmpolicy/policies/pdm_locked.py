@@ -10,6 +10,7 @@ from pdmpolicy.policies.base import (
     Context,
     Documentation,
     Option,
+    PipelineView,
     Policy,
     Violation,
     executors,
@@ -51,8 +52,8 @@ class PdmLocked(Policy):
 
     def check(self, context: Context) -> Iterator[Violation]:
         template = str(context.options["resource_group"])
-        groups: dict[str, set[str]] = {}
         for view in context.pipelines:
+            groups: dict[str, set[str]] = {}
             expected = (
                 template.replace("{database}", view.database) if view.database is not None else None
             )
@@ -85,28 +86,29 @@ class PdmLocked(Policy):
                     )
                 elif expected is None:
                     groups.setdefault(job.resource_group, set()).add(job.name)
-        yield from _mixed_groups(context, groups)
+            yield from _mixed_groups(view, groups)
         yield from _deadlocks(context)
 
 
-def _mixed_groups(context: Context, groups: dict[str, set[str]]) -> Iterator[Violation]:
-    """Loaded pipelines name no database: their executors must at least share one lock."""
+def _mixed_groups(view: PipelineView, groups: dict[str, set[str]]) -> Iterator[Violation]:
+    """A loaded pipeline names no database, but its executors share one: with different
+    groups, one pipeline's VM executor can run while another pipeline's Kubernetes
+    executor does."""
     if len(groups) < 2:
         return
     described = "; ".join(f"{g}: {', '.join(sorted(jobs))}" for g, jobs in sorted(groups.items()))
-    for view in context.pipelines:
-        for effect in executors(view):
-            job = effect.job
-            if job.resource_group in groups:
-                yield Violation(
-                    job.loc_of("resource_group"),
-                    f"PDM jobs hold different resource groups ({described}): they do not "
-                    "exclude each other across pipelines",
-                    view.environment,
-                    job.name,
-                    hint="key every PDM job's resource group by the database",
-                    subject=f"{job.name}:mixed",
-                )
+    for effect in executors(view):
+        job = effect.job
+        if job.resource_group in groups:
+            yield Violation(
+                job.loc_of("resource_group"),
+                f"the PDM jobs of {view.pipeline.path} hold different resource groups "
+                f"({described}): two pipelines could run them at the same time",
+                view.environment,
+                job.name,
+                hint="give every PDM job of the pipeline the database's resource group",
+                subject=f"{job.name}:mixed",
+            )
 
 
 def _deadlocks(context: Context) -> Iterator[Violation]:

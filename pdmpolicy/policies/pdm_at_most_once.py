@@ -1,0 +1,98 @@
+"""pdm-at-most-once: on every run of the pipeline, PDMs never run twice or concurrently."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pdmpolicy.location import Loc
+from pdmpolicy.policies.base import BOTH_LAYERS, Context, Documentation, Policy, Violation
+from pdmpolicy.policies.examples import GSTG, changed
+from pdmpolicy.prover.model import AFTER_FAILURE, OVERLAP, RETRIED
+from pdmpolicy.prover.prover import prove
+
+# The Kubernetes executor made manual and left unordered: a person can play it while the
+# VM executor runs, or after it failed.
+_MANUAL_UNORDERED = changed(
+    GSTG, "    needs: [gstg-vm-post-deploy-migrations]\n", "    when: manual\n    needs: []\n"
+)
+
+
+_HINTS = {
+    RETRIED: "remove the retry (and any retry it inherits from default:); a person re-runs a "
+    "failed PDM job",
+    OVERLAP: "order the executors: the second needs the first, runs on_success, and the first "
+    "has allow_failure: false",
+    AFTER_FAILURE: "make the second executor start only on the first's success: needs, "
+    "when: on_success, allow_failure: false on the first",
+}
+
+
+class PdmAtMostOnce(Policy):
+    name = "pdm-at-most-once"
+    layers = BOTH_LAYERS
+    summary = (
+        "on every execution of the pipeline, no two PDM executor attempts overlap, and no "
+        "executor attempt starts after an executor attempt failed"
+    )
+    documentation = Documentation(
+        what="Proves, over every way GitLab can run the pipeline (any job failing, automatic "
+        "retries, manual jobs played at any moment or never, `rules:` outcomes, `needs` and "
+        "stage order), that no two attempts of jobs executing PDMs run at the same time and "
+        "that no executor attempt starts after an executor attempt failed. A second "
+        "executor that starts only after the first succeeded is a no-op and allowed. Each "
+        "violation comes with the shortest sequence of job events that produces it and the "
+        "line of the setting that allows it. `pdmpolicy verify` runs the same proof on any "
+        "GitLab CI file. The rules of the execution model are in docs/execution-model.md.",
+        why="Rails guards one `db:migrate` with an advisory lock, so a concurrent second run "
+        "fails (ConcurrentMigrationError) and leaves a half-finished migration to untangle; "
+        "a run after a failed one continues from a state nobody examined. PDMs cannot be "
+        "undone. Reading YAML keys one at a time misses the combinations: a manual job "
+        "played late, an `allow_failure` that lets the next executor start after a failure, "
+        "a retry inherited from `default:`.",
+        failing_example={"gstg.yml": _MANUAL_UNORDERED},
+        fix="Order the executors: the second `needs` the first, neither has `retry`, "
+        "`allow_failure` stays false, and the second runs `on_success` (or is a manual job "
+        "that `needs` the first).",
+        fixed_example={"gstg.yml": GSTG},
+    )
+
+    def check(self, context: Context) -> Iterator[Violation]:
+        for view in context.pipelines:
+            pipeline = view.pipeline
+            for unsupported in pipeline.unsupported:
+                yield Violation(
+                    unsupported.loc,
+                    f"cannot prove PDMs run at most once: {unsupported.what} is not modelled",
+                    view.environment,
+                    hint="remove the construct, or check this pipeline by hand",
+                    subject=f"unsupported:{unsupported.what}",
+                )
+            for effect in view.analysis.effects.values():
+                for loc, problem in effect.unparsable:
+                    yield Violation(
+                        loc,
+                        f"cannot tell what {effect.job.name} runs: {problem}",
+                        view.environment,
+                        effect.job.name,
+                        hint="write the script so a POSIX shell can read it",
+                        subject=f"unparsable:{effect.job.name}",
+                    )
+            proof = prove(pipeline)
+            for example in proof.violations:
+                yield Violation(
+                    example.loc,
+                    f"{example.message}: {example.summary()}",
+                    view.environment,
+                    example.breach.starter,
+                    hint=_HINTS.get(example.breach.kind, _HINTS[OVERLAP]),
+                    subject=f"{example.breach.kind}:{example.breach.starter}:"
+                    f"{example.breach.other}",
+                )
+            if not proof.complete:
+                yield Violation(
+                    pipeline.jobs[0].loc if pipeline.jobs else Loc(pipeline.path),
+                    "the proof is incomplete: " + "; ".join(proof.notes or ("a limit was hit",)),
+                    view.environment,
+                    hint="simplify the rules: of the pipeline",
+                    subject="incomplete",
+                )
