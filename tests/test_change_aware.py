@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 from pdmpolicy.policies.examples import GSTG, changed
@@ -38,6 +39,8 @@ def test_moving_gprd_to_kubernetes_first_fails_both_rules_with_lines(repo: Repo,
         "markdown=note.md",
         "--report",
         "junit=junit.xml",
+        "--report",
+        "codequality=cq.json",
     )
     assert result.code == 1
     lines = result.out.splitlines()
@@ -58,11 +61,20 @@ def test_moving_gprd_to_kubernetes_first_fails_both_rules_with_lines(repo: Repo,
     assert "**newly failing:** one-step-at-a-time, promotion-order" in note
     junit = (repo.root / "junit.xml").read_text(encoding="utf-8")
     assert 'name="one-step-at-a-time [gprd]"' in junit
+    assert 'name="promotion-order [gprd]"' in junit
+    issues = json.loads((repo.root / "cq.json").read_text(encoding="utf-8"))
+    lines = {
+        (i["check_name"], i["location"]["path"], i["location"]["lines"]["begin"]) for i in issues
+    }
+    assert ("one-step-at-a-time", "environments/gprd.yml", step_line) in lines
+    assert ("promotion-order", "environments/gprd.yml", since_line) in lines
     # Reading the base wrote nothing and checked nothing out.
     status_after = subprocess.run(
         ["git", "status", "--porcelain"], cwd=repo.root, capture_output=True, text=True, check=True
     ).stdout
-    assert status_after.replace("?? junit.xml\n", "").replace("?? note.md\n", "") == status_before
+    for report in ("cq.json", "junit.xml", "note.md"):
+        status_after = status_after.replace(f"?? {report}\n", "")
+    assert status_after == status_before
 
 
 def test_promotion_order_works_without_a_base(repo: Repo, run) -> None:  # type: ignore[no-untyped-def]
