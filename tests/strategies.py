@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
+import json
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -246,3 +251,364 @@ def ordered_pipelines(draw: st.DrawFn, max_jobs: int = 6) -> Generated:
             executors.add(name)
             previous = index
     return Generated(pipeline_of(*jobs), frozenset(executors))
+
+
+# ---------------------------------------------------------------------------------------
+# Environment sets for the property tests (tests/test_properties.py): whole repositories of
+# environments/*.yml as documents (plain dicts, so mutations can edit them) and as the YAML
+# text a person would write. `environment_sets()` draws any schema-valid set (unsafe values
+# included); `safe_environment_sets()` draws sets that `pdmpolicy check` accepts, shaped per
+# rollout step, with several environments, shared databases and upstream chains.
+# ---------------------------------------------------------------------------------------
+
+TODAY = "2026-11-26"
+ENV_NAMES = ("gstg", "gprd", "pre", "ops", "gstg-cny", "gprd-cny", "db-benchmarking")
+ROLLOUT = ("vm", "dry-run", "kubernetes-after-vm", "kubernetes-first", "kubernetes-only")
+_PLAIN = re.compile(r"^[a-z][a-z0-9_-]*$|^[A-Z_][A-Z0-9_]*$")
+_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "none"}
+
+
+def _scalar(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    if _PLAIN.match(text) and text.lower() not in _YAML_WORDS:
+        return text
+    return json.dumps(text)  # a JSON string is a YAML double-quoted scalar
+
+
+def _yaml_lines(mapping: dict[str, Any], indent: int) -> list[str]:
+    pad = "  " * indent
+    out: list[str] = []
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            if value:
+                out.append(f"{pad}{_scalar(key)}:")
+                out += _yaml_lines(value, indent + 1)
+            else:
+                out.append(f"{pad}{_scalar(key)}: {{}}")
+        elif isinstance(value, list):
+            out.append(f"{pad}{_scalar(key)}: [{', '.join(_scalar(v) for v in value)}]")
+        else:
+            out.append(f"{pad}{_scalar(key)}: {_scalar(value)}")
+    return out
+
+
+def env_yaml(document: dict[str, Any]) -> str:
+    """An environment document as the YAML a person would write in environments/."""
+    return "\n".join(_yaml_lines(document, 0)) + "\n"
+
+
+def reordered(document: Any, variables: bool = True) -> Any:
+    """The same document with every mapping's keys (jobs included) in reverse order; the
+    entries of `variables:` mappings too, unless `variables` is false."""
+    if isinstance(document, dict):
+        return {
+            k: document[k]
+            if k == "variables" and not variables
+            else reordered(document[k], variables)
+            for k in reversed(list(document))
+        }
+    if isinstance(document, list):
+        return [reordered(v, variables) for v in document]
+    return document
+
+
+@dataclass
+class EnvSet:
+    """A generated repository: environment documents by name, and extra policy files."""
+
+    docs: dict[str, dict[str, Any]]
+    owner: str
+    """An environment that executes its database's PDMs (a root: no upstream)."""
+    policy_files: dict[str, str] = field(default_factory=dict)
+
+    def files(self) -> dict[str, str]:
+        """Repository-relative path -> text."""
+        out = {f"environments/{name}.yml": env_yaml(doc) for name, doc in self.docs.items()}
+        out.update({f"policies/{name}": text for name, text in self.policy_files.items()})
+        return out
+
+    def describe(self) -> str:
+        """Every file, ready to paste into a repository."""
+        return "\n".join(f"# --- {path}\n{text}" for path, text in self.files().items())
+
+    def __repr__(self) -> str:  # the files themselves are in the note above
+        return f"EnvSet(<{', '.join(self.docs)}: files printed above>)"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # hypothesis' printer
+        printer.text(repr(self))
+
+    def copy(self) -> EnvSet:
+        return EnvSet(copy.deepcopy(self.docs), self.owner, dict(self.policy_files))
+
+
+def vm_job_name(env: str) -> str:
+    return f"{env}-vm-post-deploy-migrations"
+
+
+def kube_job_name(env: str) -> str:
+    return f"{env}-kubernetes-post-deploy-migrations"
+
+
+def executor_jobs(doc: dict[str, Any]) -> list[str]:
+    """The jobs of a generated document that execute PDMs, first executor first."""
+    found = []
+    for name, job in doc["jobs"].items():
+        if job["runner"] == "vm" and job.get("variables", {}).get(VM_RUN) == "true":
+            found.append(name)
+        if job["runner"] == "kubernetes":
+            kctl = job["kctl"]
+            if kctl["action"] == "upgrade" and not kctl.get("dry_run", False):
+                found.append(name)
+    step = doc["rollout"]["step"]
+    if step == "kubernetes-first":
+        found.sort(key=lambda n: doc["jobs"][n]["runner"] != "kubernetes")
+    else:
+        found.sort(key=lambda n: doc["jobs"][n]["runner"] != "vm")
+    return found
+
+
+VM_RUN = "RUN_POST_DEPLOY_MIGRATIONS"
+SKIP = "SKIP_POST_DEPLOYMENT_MIGRATIONS"
+_TIMEOUTS = ("10h", "3h", "4h 30m", "600 minutes", "12h")
+_EXEC_STAGES = ("build", "test", "deploy")
+
+
+def _date(offset_days: int) -> str:
+    return (dt.date(2026, 9, 1) + dt.timedelta(days=offset_days)).isoformat()
+
+
+@st.composite
+def _executor(draw: st.DrawFn, env: str, database: str, runner: str) -> dict[str, Any]:
+    job: dict[str, Any] = {"runner": runner}
+    if runner == "vm":
+        job["variables"] = {VM_RUN: "true"}
+        if draw(st.booleans()):
+            job["variables"]["DEPLOY_NOTE"] = draw(st.sampled_from(("pdm run", "it's 'quoted'")))
+    else:
+        kctl: dict[str, Any] = {"environment": env}
+        if draw(st.booleans()):
+            kctl["stage"] = draw(st.sampled_from(("main", "cny")))
+        kctl["action"] = "upgrade"
+        if draw(st.booleans()):
+            kctl["dry_run"] = False
+        kctl["wait_for_jobs"] = True
+        kctl["variables"] = {SKIP: "false"}
+        if draw(st.booleans()):
+            kctl["variables"]["CLUSTER_SKIP"] = draw(st.sampled_from(("", "us-east1-b")))
+        job["kctl"] = kctl
+    job["timeout"] = draw(st.sampled_from(_TIMEOUTS))
+    for key, values in (
+        ("retry", (0,)),
+        ("allow_failure", (False,)),
+        ("interruptible", (False,)),
+        ("when", ("on_success",)),
+        ("resource_group", (f"{database}-postdeploy-migrations",)),
+        ("inherit_variables", (False, ["DEPLOY_ENVIRONMENT"])),
+    ):
+        if draw(st.integers(0, 3)) == 0:
+            job[key] = draw(st.sampled_from(values))
+    return job
+
+
+@st.composite
+def _helper_jobs(draw: st.DrawFn, env: str, dry_run: bool) -> dict[str, dict[str, Any]]:
+    """Jobs that execute no PDMs: dry runs, templates, listings, generic scripts."""
+    jobs: dict[str, dict[str, Any]] = {}
+    if dry_run or draw(st.integers(0, 2)) == 0:
+        kctl: dict[str, Any] = {"environment": env, "action": "upgrade", "dry_run": True}
+        if draw(st.booleans()):
+            kctl["variables"] = {SKIP: "false"}
+        job: dict[str, Any] = {"runner": "kubernetes", "kctl": kctl}
+        if draw(st.booleans()):
+            job["needs"] = []
+        jobs[f"{env}-kubernetes-dry-run"] = job
+    if draw(st.integers(0, 3)) == 0:
+        action = draw(st.sampled_from(("template", "list")))
+        jobs[f"{env}-kubernetes-{action}"] = {
+            "runner": "kubernetes",
+            "stage": draw(st.sampled_from(_EXEC_STAGES)),
+            "kctl": {"environment": env, "action": action},
+        }
+    for index in range(draw(st.integers(0, 2))):
+        job = {
+            "runner": "generic",
+            "stage": draw(st.sampled_from((".pre", "build", "test", "deploy", ".post"))),
+            "script": draw(
+                st.lists(
+                    st.sampled_from(
+                        ("echo PDMs starting", "echo 'done: ok'", "true", "date -u", 'echo "$CI"')
+                    ),
+                    min_size=1,
+                    max_size=2,
+                )
+            ),
+        }
+        if draw(st.booleans()):
+            job["when"] = draw(st.sampled_from(("on_success", "always", "on_failure", "manual")))
+        if draw(st.integers(0, 3)) == 0:
+            job["allow_failure"] = True
+        if draw(st.integers(0, 3)) == 0:
+            job["retry"] = draw(st.integers(0, 2))
+        if draw(st.integers(0, 3)) == 0:
+            job["interruptible"] = draw(st.booleans())
+        jobs[f"{env}-notify-{index}"] = job
+    return jobs
+
+
+_STAGE_RANK = {".pre": 0, "build": 1, "test": 2, "deploy": 3, ".post": 4}
+
+
+@st.composite
+def _owner_jobs(draw: st.DrawFn, env: str, database: str, step: str) -> dict[str, Any]:
+    """The job graph `step` requires, executors in a safe order, helpers around them."""
+    helpers = draw(_helper_jobs(env, dry_run=step == "dry-run"))
+    runners = {
+        "vm": ["vm"],
+        "dry-run": ["vm"],
+        "kubernetes-after-vm": ["vm", "kubernetes"],
+        "kubernetes-first": ["kubernetes", "vm"],
+        "kubernetes-only": ["kubernetes"],
+    }[step]
+    executors: dict[str, dict[str, Any]] = {}
+    names = {"vm": vm_job_name(env), "kubernetes": kube_job_name(env)}
+    first_rank = 1
+    for position, runner in enumerate(runners):
+        job = draw(_executor(env, database, runner))
+        rank = draw(st.integers(first_rank, 3))
+        if rank != 3 or draw(st.booleans()):
+            job = {"runner": job.pop("runner"), "stage": _EXEC_STAGES[rank - 1], **job}
+        if position == 1:
+            first = names[runners[0]]
+            if rank == first_rank or draw(st.booleans()):
+                job = {"runner": job.pop("runner"), "needs": [first], **job}
+        elif len(runners) == 1 and draw(st.integers(0, 4)) == 0:
+            job["when"] = "manual"
+        first_rank = rank
+        executors[names[runner]] = job
+    # A Kubernetes executor that nothing follows may return before its Job finishes.
+    for name, job in executors.items():
+        if job["runner"] != "kubernetes":
+            continue
+        rank = _STAGE_RANK[job.get("stage", "deploy")]
+        followed = any(
+            _STAGE_RANK[other.get("stage", "deploy")] > rank or name in other.get("needs", [])
+            for other_name, other in {**executors, **helpers}.items()
+            if other_name != name
+        )
+        if not followed and draw(st.booleans()):
+            job["kctl"]["wait_for_jobs"] = False
+    jobs = list(executors.items()) + list(helpers.items())
+    order = draw(st.permutations(range(len(jobs))))
+    return dict(jobs[i] for i in order)
+
+
+@st.composite
+def safe_environment_sets(
+    draw: st.DrawFn,
+    owner_steps: Sequence[str] = ROLLOUT,
+    min_databases: int = 1,
+    max_environments: int = 4,
+) -> EnvSet:
+    """Environment sets `pdmpolicy check --today TODAY` accepts. The first environment is a
+    root that executes its database's PDMs at one of `owner_steps`."""
+    count = draw(st.integers(max(1, min_databases), max_environments))
+    names = draw(st.lists(st.sampled_from(ENV_NAMES), min_size=count, max_size=count, unique=True))
+    docs: dict[str, dict[str, Any]] = {}
+    steps: dict[str, int] = {}
+    since: dict[str, int] = {}
+    owners: dict[str, str] = {}
+    for index, name in enumerate(names):
+        earlier = names[:index]
+        upstream = None
+        if index and draw(st.booleans()):
+            upstream = draw(st.sampled_from(earlier))
+        if index == 0:
+            step = ROLLOUT.index(draw(st.sampled_from(tuple(owner_steps))))
+        elif upstream is None:
+            step = draw(st.integers(0, 4))
+        else:
+            step = draw(st.integers(0, steps[upstream]))
+        if upstream is not None and step == steps[upstream]:
+            day = since[upstream] + draw(st.integers(7, 10))
+        else:
+            day = draw(st.integers(0, 50))
+        databases = sorted(set(owners))
+        if index < min_databases or not databases or draw(st.booleans()):
+            database = name.split("-")[0] if name.split("-")[0] not in owners else name
+            if database in owners:
+                database = f"{name}-db"
+        else:
+            database = draw(st.sampled_from(databases))
+        doc: dict[str, Any] = {
+            "environment": name,
+            "database": database,
+            "upstream": upstream,
+            "rollout": {"step": ROLLOUT[step], "since": _date(day)},
+        }
+        if draw(st.booleans()):
+            doc["variables"] = {"DEPLOY_ENVIRONMENT": name}
+            if draw(st.booleans()):
+                doc["variables"]["CHAT_CHANNEL"] = "#releases"
+        if database not in owners:
+            owners[database] = name
+            doc["jobs"] = draw(_owner_jobs(name, database, ROLLOUT[step]))
+        else:
+            jobs = draw(_helper_jobs(name, dry_run=ROLLOUT[step] == "dry-run"))
+            if not jobs:
+                jobs = {f"{name}-notify": {"runner": "generic", "script": ["echo nothing to do"]}}
+            doc["jobs"] = jobs
+        docs[name] = doc
+        steps[name] = step
+        since[name] = day
+    return EnvSet(docs, names[0])
+
+
+_ANY_WHEN = ("on_success", "manual", "always", "on_failure")
+
+
+@st.composite
+def environment_sets(draw: st.DrawFn) -> EnvSet:
+    """Any schema-valid set: a safe set whose jobs then get arbitrary (well-typed) values for
+    the settings the policies care about. Most of these are unsafe."""
+    env_set = draw(safe_environment_sets())
+    for doc in env_set.docs.values():
+        names = list(doc["jobs"])
+        for position, (name, job) in enumerate(doc["jobs"].items()):
+            if draw(st.integers(0, 2)):
+                continue
+            key = draw(
+                st.sampled_from(
+                    ("retry", "when", "allow_failure", "interruptible", "needs", "stage",
+                     "timeout", "resource_group", "inherit_variables", "variables")
+                )
+            )  # fmt: skip
+            if key == "retry":
+                job[key] = draw(st.integers(0, 2))
+            elif key == "when":
+                job[key] = draw(st.sampled_from(_ANY_WHEN))
+            elif key in ("allow_failure", "interruptible"):
+                job[key] = draw(st.booleans())
+            elif key == "needs":
+                job[key] = draw(st.lists(st.sampled_from(names[:position] or [name]), unique=True))
+                job[key] = [n for n in job[key] if n != name]
+            elif key == "stage":
+                job[key] = draw(st.sampled_from(_EXEC_STAGES))
+            elif key == "timeout":
+                job[key] = draw(st.sampled_from(("30m", "1h", "3h", "10h")))
+            elif key == "resource_group":
+                job[key] = draw(
+                    st.sampled_from(("shared", f"{doc['database']}-postdeploy-migrations"))
+                )
+            elif key == "inherit_variables":
+                job[key] = draw(st.sampled_from((True, False, ["AUTO_DEPLOY"])))
+            else:
+                job.setdefault("variables", {})["AUTO_DEPLOY"] = "true"
+            if job["runner"] == "kubernetes" and draw(st.integers(0, 3)) == 0:
+                job["kctl"]["wait_for_jobs"] = draw(st.booleans())
+    return env_set
