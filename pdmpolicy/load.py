@@ -1,9 +1,11 @@
 """Reading YAML input files: bytes on disk to a round-trip tree with positions.
 
 Every way a file can be unreadable ends here as an `InputError` with file:line:col;
-nothing below this module sees raw bytes. Anchors, aliases and tags are refused in
-environment and policy files: they are not needed there, and refusing them closes alias
+nothing below this module sees raw bytes. Anchors, aliases, merge keys and tags are refused
+in environment and policy files: they are not needed there, and refusing them closes alias
 bombs, values smuggled in through merge keys, and tags that silently change a value's type.
+So are values whose escapes write control characters, and files too large or too deep to
+read in well under a second (docs/security.md).
 """
 
 from __future__ import annotations
@@ -382,7 +384,7 @@ def _check_scalar(loc: Loc, event: ScalarEvent, is_key: bool) -> None:
 
 
 def parse_text(path: str, text: str) -> Any:
-    """Parse YAML text into a round-trip tree, refusing aliases, anchors and tags.
+    """Parse YAML text into a round-trip tree, refusing what `_check_events` refuses.
 
     Raises `InputError`.
     """

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -259,7 +260,8 @@ def _write(path: Path, text: str | bytes) -> None:
 
 
 def _check_problems(error: InputError, text: bytes) -> None:
-    lines = max(1, text.count(b"\n") + 1)
+    """Each problem says something, at a line of the file (counted as YAML counts them)."""
+    lines = len(re.findall(rb"\r\n|\r|\n", text)) + 1
     for problem in error.problems:
         assert problem.message
         assert problem.loc.line <= lines + 1 or problem.loc.line == 0, problem
