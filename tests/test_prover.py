@@ -62,15 +62,16 @@ def line_of(text: str, needle: str, after: str = "") -> int:
     return next(i for i in range(start, len(lines)) if needle in lines[i]) + 1
 
 
-def rejected(pipeline: Pipeline) -> Proof:
-    """Prove, check the verdict against the explorer, and that the first counterexample is
-    a shortest one, replayable."""
+def rejected(pipeline: Pipeline, *, shortest: bool = True) -> Proof:
+    """Prove, check the verdict against the explorer, that every counterexample replays, and
+    that the first one is a shortest one."""
     proof = prove(pipeline)
     explored = explore(pipeline)
     assert not explored.truncated
     assert not proof.safe, "the prover accepted an unsafe pipeline"
     assert explored.counterexample is not None
-    assert len(proof.violations[0]) == len(explored.counterexample)
+    if shortest:
+        assert len(proof.violations[0]) == len(explored.counterexample)
     model = ExecutionModel(pipeline)
     for found in proof.violations:
         breaches = model.replay(found.variant, found.steps)
@@ -529,3 +530,109 @@ def test_replay_refuses_an_impossible_run() -> None:
     model = ExecutionModel(lowered(GSTG))
     with pytest.raises(InvalidRun):
         model.replay((0, 0), [Event(Kind.START, K8S, 1)])
+
+
+def test_a_need_on_a_later_stage_is_settled_like_gitlab_would() -> None:
+    # GitLab refuses such a file; a hand-written one still gets the same answer from the
+    # prover and the explorer.
+    def pipeline(when: str, vm_needs: list[str] | None) -> Pipeline:
+        return pipeline_of(
+            ci_job("k8s-pdm", executor=True, stage="build", needs=["vm-pdm"], when=when),
+            ci_job("vm-pdm", index=1, executor=True, stage="deploy", needs=vm_needs),
+        )
+
+    accepted(pipeline("on_success", []))
+    assert rejected(pipeline("always", [])).violations[0].mechanism == mechanisms.WHEN
+    # Without needs, vm-pdm waits for the build stage, which waits for vm-pdm: nothing runs.
+    accepted(pipeline("always", None))
+
+
+# -- runs the fuzzer found hard to build (regressions) --------------------------------------
+
+RULE = Loc(".gitlab-ci.yml", 1, 1)
+
+
+def test_a_job_enqueued_while_a_manual_job_waits_has_to_run() -> None:
+    # At creation job-3 needs an unplayed manual job (skipped), so the test stage looks
+    # passed and job-4 is enqueued at once, before anyone can play pdm-0: it stays enqueued,
+    # and pdm-5 waits for it to run.
+    pipeline = pipeline_of(
+        ci_job(
+            "pdm-0",
+            executor=True,
+            stage="build",
+            allow_failure=True,
+            choices=(Choice("manual", True, RULE), Choice("on_success", False, RULE)),
+        ),
+        ci_job(
+            "job-1",
+            index=1,
+            stage="build",
+            allow_failure=True,
+            choices=(Choice("on_success", False, RULE), Choice("manual", True, RULE)),
+        ),
+        ci_job("pdm-2", index=2, executor=True, stage="build", when="manual", allow_failure=True),
+        ci_job("job-3", index=3, stage="build", needs=[("pdm-0", True)]),
+        ci_job("job-4", index=4, stage="test", allow_failure=True),
+        ci_job("pdm-5", index=5, executor=True, stage="deploy", when="always", allow_failure=True),
+    )
+    rejected(pipeline, shortest=False)
+
+
+def test_an_optional_manual_job_is_played_before_the_jobs_after_it_are_decided() -> None:
+    pipeline = pipeline_of(
+        ci_job("job-0", stage="build", allow_failure=True),
+        ci_job("job-1", index=1, stage="build", when="manual", allow_failure=True),
+        ci_job("job-2", index=2, stage="test", allow_failure=True, retry=1),
+        ci_job(
+            "job-3",
+            index=3,
+            stage="build",
+            allow_failure=True,
+            choices=(Choice("on_success", False, RULE), Choice("on_failure", False, RULE)),
+        ),
+        ci_job(
+            "pdm-4", index=4, executor=True, stage="build", needs=[("job-0", True), ("job-1", True)]
+        ),
+        ci_job(
+            "pdm-5",
+            index=5,
+            executor=True,
+            stage="deploy",
+            allow_failure=True,
+            choices=(Choice("on_success", False, RULE), Choice("always", False, RULE)),
+        ),
+    )
+    rejected(pipeline, shortest=False)
+
+
+def test_a_revived_job_brings_back_the_jobs_that_need_it() -> None:
+    pipeline = pipeline_of(
+        ci_job("job-0", stage="build", when="manual", allow_failure=True),
+        ci_job("pdm-1", index=1, executor=True, stage="build"),
+        ci_job("pdm-2", index=2, executor=True, stage="test", needs=["job-0", "pdm-1"]),
+        ci_job("pdm-3", index=3, executor=True, stage="test", needs=["pdm-2"]),
+        ci_job("pdm-4", index=4, executor=True, stage="deploy"),
+    )
+    proof = rejected(pipeline, shortest=False)
+    assert any(v.mechanism == mechanisms.NEEDS_MANUAL for v in proof.violations)
+
+
+def test_a_flaky_job_that_needs_the_first_executor_to_fail_first() -> None:
+    # job-1 (on_failure) waits for the whole build stage, pdm-0 included: pdm-0 has to fail
+    # inside the window in which GitLab sees job-4's failure.
+    pipeline = pipeline_of(
+        ci_job("pdm-0", executor=True, stage="build", allow_failure=True),
+        ci_job("job-1", index=1, stage="deploy", when="on_failure", allow_failure=True),
+        ci_job("job-2", index=2, stage="build", allow_failure=True),
+        ci_job("job-4", index=4, stage="build", needs=[], retry=1),
+        ci_job(
+            "pdm-5",
+            index=5,
+            executor=True,
+            stage="deploy",
+            needs=[("pdm-0", True), ("job-1", True), ("job-2", True), ("job-4", True)],
+            allow_failure=True,
+        ),
+    )
+    rejected(pipeline, shortest=False)

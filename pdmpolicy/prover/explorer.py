@@ -8,6 +8,7 @@ run at the same time, hence `max_states`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ class Exploration:
     counterexample: Counterexample | None
     states: int
     truncated: bool
-    """True when `max_states` was reached first: no verdict."""
+    """True when `max_states` (or `max_seconds`) was reached first: no verdict."""
 
     @property
     def safe(self) -> bool:
@@ -35,13 +36,17 @@ def explore(
     *,
     executors: Collection[str] | None = None,
     max_states: int = 200_000,
+    max_seconds: float | None = None,
 ) -> Exploration:
     """Search every run of `pipeline` for a breach of `pdm-at-most-once`."""
     model = ExecutionModel(pipeline, executors)
-    return explore_model(model, max_states=max_states)
+    return explore_model(model, max_states=max_states, max_seconds=max_seconds)
 
 
-def explore_model(model: ExecutionModel, *, max_states: int = 200_000) -> Exploration:
+def explore_model(
+    model: ExecutionModel, *, max_states: int = 200_000, max_seconds: float | None = None
+) -> Exploration:
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
     parent: dict[RunState, tuple[RunState, Event] | None] = {}
     frontier: list[RunState] = []
     if model.combinations > model.MAX_INSTANCES:
@@ -54,6 +59,8 @@ def explore_model(model: ExecutionModel, *, max_states: int = 200_000) -> Explor
     while frontier:
         following: list[RunState] = []
         for state in frontier:
+            if deadline is not None and time.monotonic() > deadline:
+                return Exploration(None, len(parent), True)
             for event in model.enabled(state):
                 after, breach = model.step(state, event)
                 if breach is not None:

@@ -264,13 +264,15 @@ class RunState:
 
 
 def _variants(job: CiJob) -> tuple[Variant, ...]:
+    """The job's ways of being in a run, one per distinct behaviour (`delayed` behaves as
+    `on_success`; `allow_failure` does not matter for a job that is not there)."""
     if not job.choices:
         return (Variant(job.when, job.allow_failure, None),)
     seen: dict[tuple[str, bool], Variant] = {}
     for choice in job.choices:
-        when = choice.when if choice.when != NEVER else NEVER
+        when = ON_SUCCESS if choice.when == DELAYED else choice.when
         key = (when, choice.allow_failure if when != NEVER else False)
-        seen.setdefault(key, Variant(when, key[1], choice.loc))
+        seen.setdefault(key, Variant(choice.when, key[1], choice.loc))
     return tuple(seen.values())
 
 

@@ -46,11 +46,20 @@ from pdmpolicy.prover.model import (
     Status,
     valid,
 )
+from pdmpolicy.prover.witness import REVIVAL, Plan, play
 
 MAX_INSTANCES = 256
-"""Combinations of `rules:` outcomes the prover decides one by one."""
-MAX_FAILURE_SETS = 64
-"""Sets of failing jobs tried to trigger `on_failure` jobs, per question."""
+INSTANCE_BUDGET = 200_000
+"""Combinations of `rules:` outcomes the prover decides one by one: at least MAX_INSTANCES,
+more on small pipelines (INSTANCE_BUDGET job-steps)."""
+FAILURE_BUDGET = 100_000
+"""Job-steps spent per question on sets of failing jobs that trigger `on_failure` jobs (at
+least 16 sets, at most 4096): every set on small pipelines, the smallest sets on large
+ones."""
+MAX_DRIVEN_JOBS = 200
+"""Counterexamples of pipelines up to this size are played out in the execution model (valid
+by construction); larger ones are the canonical run's events, which can miss a job GitLab
+enqueues while a manual job with allow_failure waits to be played."""
 MAX_MINIMISE_JOBS = 60
 """Counterexamples of pipelines up to this size are shortened greedily (a canonical run per
 try); larger ones keep the canonical run's events."""
@@ -89,14 +98,16 @@ def prove_model(model: ExecutionModel) -> Proof:
     notes: list[str] = []
     executors = [job.index for job in model.jobs if job.executor]
     if executors:
-        count = model.combinations
-        vectors: Iterable[tuple[int, ...]] = model.variant_vectors()
-        if count > MAX_INSTANCES:
+        choices = _relevant_variants(model)
+        count = 1
+        for options in choices:
+            count *= len(options)
+        limit = max(MAX_INSTANCES, INSTANCE_BUDGET // max(1, len(model.jobs)))
+        vectors: Iterable[tuple[int, ...]] = itertools.product(*choices)
+        if count > limit:
             complete = False
-            notes.append(
-                f"{count} combinations of rules outcomes; decided the first {MAX_INSTANCES}"
-            )
-            vectors = itertools.islice(vectors, MAX_INSTANCES)
+            notes.append(f"{count} combinations of rules outcomes; decided the first {limit}")
+            vectors = itertools.islice(vectors, limit)
         for vector in vectors:
             inst = model.instance(vector)
             if not inst.creatable:
@@ -118,6 +129,40 @@ def prove_model(model: ExecutionModel) -> Proof:
         complete=complete,
         notes=tuple(notes),
     )
+
+
+def _relevant_variants(model: ExecutionModel) -> list[tuple[int, ...]]:
+    """The `rules:` outcomes worth enumerating, job by job. A job that no executor waits for,
+    whatever the outcomes, cannot change what an executor does: one outcome stands for all.
+    (Playing such a job re-processes the skipped jobs after it, which decide the same way.)"""
+    jobs = model.jobs
+    waits: set[int] = set()
+    stack = [job.index for job in jobs if job.executor]
+    seen = set(stack)
+    covered = min((job.rank for job in jobs), default=0)  # every job below it is in
+    while stack:
+        current = jobs[stack.pop()]
+        if current.needs is not None:
+            found = [n for n, _ in current.needs]
+        elif current.rank > covered:
+            found = [j.index for j in jobs if j.rank < current.rank]
+            covered = current.rank
+        else:
+            found = []
+        for index in found:
+            waits.add(index)
+            if index not in seen:
+                seen.add(index)
+                stack.append(index)
+    result = []
+    for job in jobs:
+        every = tuple(range(len(job.variants)))
+        if job.executor or job.index in waits or len(every) == 1:
+            result.append(every)
+        else:
+            present = [v for v in every if job.variants[v].present]
+            result.append((present[0] if present else 0,))
+    return result
 
 
 @dataclass(frozen=True)
@@ -159,16 +204,16 @@ class _Search:
         self.executors = [j.index for j in jobs if j.executor and inst.present[j.index]]
         # An `on_failure` job that is skipped matters only to an executor that needs it
         # through `needs` (a skipped need skips a `needs` job; a later stage takes a skipped
-        # job as passed), or when it is an executor itself. The jobs whose failure would
-        # make such a job run are the only extra failures worth trying.
-        triggers: set[int] = set()
-        for job in jobs:
-            i = job.index
-            if inst.present[i] and inst.when[i] == ON_FAILURE and self._matters(i):
-                triggers.update(self.graph.preds(i))
-        self.triggers = sorted(
-            t for t in triggers if not inst.allow_failure[t] and not jobs[t].executor
-        )
+        # job as passed), or when it is an executor itself. The failures that would make
+        # such a job run are the only extra failures worth trying.
+        self.useful = [
+            job.index
+            for job in jobs
+            if inst.present[job.index]
+            and inst.when[job.index] == ON_FAILURE
+            and self._matters(job.index)
+        ]
+        self.max_sets = max(16, min(4096, FAILURE_BUDGET // max(1, len(jobs))))
 
     def _matters(self, index: int) -> bool:
         """An executor is `index` or waits for it through `needs` alone."""
@@ -200,19 +245,40 @@ class _Search:
         """The canonical run: jobs in `fail` fail, `hold` starts and keeps running, manual
         jobs in `unplayed` are never played, every other job GitLab enqueues succeeds.
         With `start`, continue from those statuses, re-processing the jobs in `redo`."""
+        present = self.inst.present
+        status: list[int]
+        if start is None:
+            status = [Status.CREATED if p else Status.ABSENT for p in present]
+            redo = frozenset(i for i, p in enumerate(present) if p)
+        else:
+            status = list(start)
+        while True:
+            self._pass(status, redo, fail, hold, unplayed)
+            if not self.model.forward_needs:
+                return _Flow(status)
+            # A job that needs a job of a later stage: settle what is still waiting.
+            waiting = frozenset(i for i in redo if status[i] == Status.CREATED)
+            before = list(status)
+            self._pass(status, waiting, fail, hold, unplayed)
+            if status == before:
+                return _Flow(status)
+            redo = waiting
+
+    def _pass(
+        self,
+        status: list[int],
+        redo: frozenset[int],
+        fail: frozenset[int],
+        hold: int | None,
+        unplayed: frozenset[int],
+    ) -> None:
         inst = self.inst
         ranks = inst.ranks
-        present = inst.present
         preds = inst.preds
         when = inst.when
         af = inst.allow_failure
         table = COMPOSITE
         symbols = SYMBOLS
-        status: list[int]
-        if start is None:
-            status = [Status.CREATED if p else Status.ABSENT for p in present]
-        else:
-            status = list(start)
         lower = 0
         current = 0
         rank = -1
@@ -221,7 +287,7 @@ class _Search:
                 lower |= current
                 current = 0
                 rank = ranks[i]
-            if present[i] and (start is None or i in redo):
+            if i in redo:
                 needed = preds[i]
                 dag = needed is not None
                 if needed is None:
@@ -244,27 +310,36 @@ class _Search:
                 else:
                     status[i] = Status.SUCCESS
             current |= symbols[af[i]][status[i]]
-        return _Flow(status)
 
-    def failure_sets(self, base: Iterable[int]) -> Iterable[tuple[frozenset[int], frozenset[int]]]:
-        """(failing, flaky) job sets: `base` alone, then with jobs that fail, or fail once
-        and succeed on their retry, to trigger `on_failure` jobs."""
+    def failure_sets(
+        self, base: Iterable[int], first: _Flow, *, flaky_ok: bool = True
+    ) -> Iterable[tuple[frozenset[int], frozenset[int]]]:
+        """(failing, flaky) job sets: `base` alone, then with jobs that fail, to trigger the
+        `on_failure` jobs that `first` (the run with `base`) leaves skipped. A job with
+        `retry` is flaky instead (fails once, seen by GitLab, then its retry succeeds):
+        that triggers the same jobs and lets the jobs after it run too."""
         base = frozenset(base)
         yield base, frozenset()
-        triggers = [t for t in self.triggers if t not in base]
+        inst = self.inst
         jobs = self.model.jobs
+        pending = [n for n in self.useful if first.status[n] not in _ENQUEUED]
+        triggers = sorted(
+            {
+                t
+                for n in pending
+                for t in self.graph.preds(n)
+                if t not in base and not inst.allow_failure[t] and not jobs[t].executor
+            }
+        )
         count = 1
         for size in range(1, len(triggers) + 1):
             for extra in itertools.combinations(triggers, size):
-                options = [("fail", "flaky") if jobs[t].retry > 0 else ("fail",) for t in extra]
-                for outcome in itertools.product(*options):
-                    if count >= MAX_FAILURE_SETS:
-                        self.complete = False
-                        return
-                    count += 1
-                    fail = base | {t for t, o in zip(extra, outcome, strict=True) if o == "fail"}
-                    flaky = {t for t, o in zip(extra, outcome, strict=True) if o == "flaky"}
-                    yield fail, frozenset(flaky)
+                if count >= self.max_sets:
+                    self.complete = False
+                    return
+                count += 1
+                flaky = frozenset(t for t in extra if flaky_ok and jobs[t].retry > 0)
+                yield base | (frozenset(extra) - flaky), flaky
 
     def settle(
         self,
@@ -320,7 +395,8 @@ class _Search:
         examples: list[Counterexample | None] = []
         retried = False
         seen: set[int] = set()
-        for fail, flaky in self.failure_sets([e]):
+        first = self.flow(frozenset([e]))
+        for fail, flaky in self.failure_sets([e], first):
             _, flow = self.settle(fail, flaky)
             if flow.status[e] != Status.FAILED:
                 continue
@@ -343,7 +419,8 @@ class _Search:
         examples: list[Counterexample | None] = []
         group = jobs[e].resource_group
         seen: set[int] = set()
-        for fail, flaky in self.failure_sets([]):
+        first = self.flow(frozenset(), hold=e)
+        for fail, flaky in self.failure_sets([], first):
             _, flow = self.settle(fail, flaky, hold=e)
             if flow.status[e] != Status.RUNNING:
                 continue
@@ -366,10 +443,11 @@ class _Search:
         examples: list[Counterexample | None] = []
         if not self._matters(manual):
             return []  # no executor shows as skipped because of it
-        for fail, flaky in self.failure_sets([]):
-            if flaky:
-                continue  # a retried failure changes nothing for a manual job left unplayed
-            first = self.flow(fail, unplayed=frozenset([manual]))
+        unplayed = frozenset([manual])
+        for fail, _ in self.failure_sets(
+            [], self.flow(frozenset(), unplayed=unplayed), flaky_ok=False
+        ):
+            first = self.flow(fail, unplayed=unplayed)
             if first.status[manual] != Status.MANUAL:
                 continue
             ready = [d for d in self.executors if first.status[d] in _RAN]
@@ -393,7 +471,7 @@ class _Search:
             for u in late:
                 for d in ready:
                     if d != u and d not in self.graph.ancestors(u):
-                        examples.append(self._revival_witness(first, second, manual, u, d))
+                        examples.append(self._revival_witness(first, second, manual, u, d, fail))
         return examples
 
     # -- counterexamples -------------------------------------------------------------
@@ -494,22 +572,43 @@ class _Search:
         if window is not None:
             prefix, done = self._window(window, flow, spec.flaky, targets)
         needed = self.needed(flow, targets, stop=done) - set(targets) - done
+        plan = Plan(
+            kind=spec.kind,
+            first=e,
+            second=d,
+            fail=spec.fail,
+            flaky=spec.flaky,
+            unplayed=spec.unplayed,
+            allowed=frozenset(needed | done | spec.flaky),
+        )
         if d is None:
             name = self.model.jobs[e].name
             tail = [Event(Kind.RETRY, name, 2)] if e in done else _retry_events(self, e)
-            return self._finish(prefix + self._events(flow, needed) + tail)
+            return self._realise(plan, prefix + self._events(flow, needed) + tail)
         after = needed & self.graph.descendants(e)
         if hold is not None:
-            group = self.model.jobs[e].resource_group
-            if group is not None and any(
-                self.model.jobs[i].resource_group == group and flow.status[i] in _RAN for i in after
-            ):
-                return None  # they would wait for the held job's resource group
             pivot = [_start(self, e)]
         else:
             pivot = [] if e in done else _run_events(self, e, failed=True)
         before = self._events(flow, needed - after)
-        return self._finish(prefix + before + pivot + self._events(flow, after) + [_start(self, d)])
+        return self._realise(
+            plan, prefix + before + pivot + self._events(flow, after) + [_start(self, d)]
+        )
+
+    def _realise(self, plan: Plan, events: list[Event]) -> Counterexample | None:
+        """The run `plan` describes, played out in the model (pipelines up to
+        MAX_DRIVEN_JOBS jobs); else the events computed from the canonical run."""
+        if len(self.model.jobs) <= MAX_DRIVEN_JOBS:
+            targets = [plan.first] + [j for j in (plan.second, plan.manual) if j is not None]
+            ancestors: set[int] = set()
+            for t in targets:
+                ancestors |= self.graph.ancestors(t)
+            played = play(self.model, self.inst, plan, frozenset(ancestors))
+            if played is None:
+                return None
+            steps, breach = played
+            return counterexample(self.model, self.inst.variant, steps, breach)
+        return self._finish(events)
 
     def _window(
         self, window: _Flow, flow: _Flow, flaky: frozenset[int], targets: Sequence[int]
@@ -554,7 +653,9 @@ class _Search:
             for j in involved:
                 if j in (spec.first, spec.second) or jobs[j].executor:
                     continue
-                if inst.when[j] == MANUAL and inst.allow_failure[j] and j not in spec.unplayed:
+                if j in spec.flaky:
+                    trial = replace(spec, flaky=spec.flaky - {j}, fail=spec.fail | {j})
+                elif inst.when[j] == MANUAL and inst.allow_failure[j] and j not in spec.unplayed:
                     trial = spec.with_unplayed(j)
                 elif not inst.allow_failure[j] and j not in spec.fail:
                     trial = spec.with_failure(j)
@@ -567,7 +668,7 @@ class _Search:
         return best
 
     def _revival_witness(
-        self, first: _Flow, second: _Flow, manual: int, u: int, d: int
+        self, first: _Flow, second: _Flow, manual: int, u: int, d: int, fail: frozenset[int]
     ) -> Counterexample | None:
         jobs = self.model.jobs
         before = self.needed(first, [d, manual]) - {d, manual, u}
@@ -575,7 +676,7 @@ class _Search:
         ran = {i for i in before if first.status[i] in _RAN}
         later = self.needed(second, [u]) - ran - {d, manual, u}
         rest = self._events(second, later)
-        play = [] if manual == u else _run_events(self, manual, failed=False)
+        play_manual = [] if manual == u else _run_events(self, manual, failed=False)
         group = jobs[d].resource_group
         clash = group is not None and (
             group in {jobs[manual].resource_group, jobs[u].resource_group}
@@ -585,7 +686,17 @@ class _Search:
         if clash:
             # d holds the resource group: it has to end (fail) before the others start.
             start_d.append(Event(Kind.FAIL, jobs[d].name, 1))
-        return self._finish(head + start_d + play + rest + [_start(self, u)])
+        plan = Plan(
+            kind=REVIVAL,
+            first=d,
+            second=u,
+            fail=fail,
+            flaky=frozenset(),
+            unplayed=frozenset(),
+            allowed=frozenset(before | later),
+            manual=manual,
+        )
+        return self._realise(plan, head + start_d + play_manual + rest + [_start(self, u)])
 
     def _finish(self, events: list[Event]) -> Counterexample | None:
         """Cut the run at its first breach and explain it."""
