@@ -173,7 +173,7 @@ def test_safe_environment_sets_vary() -> None:
 # --- 2. soundness ---------------------------------------------------------------------
 
 
-@settings(max_examples=examples(0.25))
+@settings(max_examples=examples(0.2))
 @given(st.one_of(safe_environment_sets(), environment_sets()))
 def test_check_clean_means_emitted_pipelines_are_proven_and_valid(env_set: EnvSet) -> None:
     with repository(env_set) as root:
@@ -458,7 +458,7 @@ def test_known_mistake_is_caught_by_its_policy(name: str) -> None:
 # --- 4. agreement of the static policies and the prover ------------------------------
 
 
-@settings(max_examples=examples(0.3))
+@settings(max_examples=examples(0.25))
 @given(
     st.one_of(
         safe_environment_sets(),
@@ -488,7 +488,7 @@ def test_static_policies_and_prover_agree(env_set: EnvSet) -> None:
 # --- 5. round trip and determinism ----------------------------------------------------
 
 
-@settings(max_examples=examples(0.25))
+@settings(max_examples=examples(0.1))
 @given(st.one_of(safe_environment_sets(), environment_sets()))
 def test_rendered_files_load_back_to_the_lowered_model(env_set: EnvSet) -> None:
     with repository(env_set) as root:
