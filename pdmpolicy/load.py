@@ -424,19 +424,33 @@ def read_yaml(file: Path, root: Path) -> Document:
             raise InputError.at(
                 Loc(path), "symbolic link leads outside the repository", "copy the file in"
             )
+    except OSError as exc:
+        raise InputError.at(Loc(path), f"cannot read file: {exc.strerror or exc}") from None
+    except RuntimeError:  # pathlib's report of a symbolic link loop
+        raise InputError.at(Loc(path), "cannot read file: symbolic link loop") from None
+    raw = read_limited(file, path, MAX_BYTES, "an environment or policy file is a few kilobytes")
+    return parse_document(path, raw)
+
+
+def read_limited(file: Path, path: str, limit: int, hint: str) -> bytes:
+    """The bytes of `file` (shown as `path`), refusing files over `limit` bytes.
+
+    Checked before reading, and again after, in case the file grew in between.
+    """
+    try:
         size = file.stat().st_size
-        if size > MAX_BYTES:
+        if size > limit:
             raise InputError.at(
-                Loc(path),
-                f"file is {size} bytes, more than the {MAX_BYTES} allowed",
-                "an environment or policy file is a few kilobytes",
+                Loc(path), f"file is {size} bytes, more than the {limit} allowed", hint
             )
         raw = file.read_bytes()
     except OSError as exc:
         raise InputError.at(Loc(path), f"cannot read file: {exc.strerror or exc}") from None
     except RuntimeError:  # pathlib's report of a symbolic link loop
         raise InputError.at(Loc(path), "cannot read file: symbolic link loop") from None
-    return parse_document(path, raw)
+    if len(raw) > limit:
+        raise InputError.at(Loc(path), f"file is more than the {limit} bytes allowed", hint)
+    return raw
 
 
 def parse_document(path: str, raw: bytes) -> Document:

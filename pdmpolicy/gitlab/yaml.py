@@ -41,7 +41,13 @@ from ruamel.yaml.events import (
 )
 
 from pdmpolicy.errors import InputError
-from pdmpolicy.load import CONTROL_IN_VALUE, LinearScanner, decode_text, display_path
+from pdmpolicy.load import (
+    CONTROL_IN_VALUE,
+    LinearScanner,
+    decode_text,
+    display_path,
+    read_limited,
+)
 from pdmpolicy.location import Loc
 
 MAX_BYTES = 1024 * 1024
@@ -557,17 +563,7 @@ def parse_documents(path: str, text: str) -> list[Node | None]:
 def read_documents(file: Path, root: Path) -> tuple[str, list[Node | None]]:
     """Read one CI file (at most 1 MiB, UTF-8): its display path and its documents."""
     path = display_path(file, root)
-    try:
-        size = file.stat().st_size
-        if size > MAX_BYTES:
-            raise InputError.at(
-                Loc(path),
-                f"file is {size} bytes, more than the {MAX_BYTES} allowed",
-                "a CI file this large is not something pdmpolicy can check",
-            )
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise InputError.at(Loc(path), f"cannot read file: {exc.strerror or exc}") from None
-    if len(raw) > MAX_BYTES:  # the file grew between stat and read
-        raise InputError.at(Loc(path), f"file is more than the {MAX_BYTES} bytes allowed")
+    raw = read_limited(
+        file, path, MAX_BYTES, "a CI file this large is not something pdmpolicy can check"
+    )
     return path, parse_documents(path, decode_text(path, raw))
