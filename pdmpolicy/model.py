@@ -26,7 +26,12 @@ def _locs(path: str, mapping: Any) -> Locs:
 
 
 def _variables(path: str, mapping: Any) -> tuple[tuple[str, str, Loc], ...]:
-    return tuple((str(k), str(v), value_loc(path, mapping, k)) for k, v in mapping.items())
+    """Variables by name: their order means nothing to GitLab or to a shell's assignments,
+    so the rendered bytes must not depend on the order they were written in."""
+    return tuple(
+        (str(k), str(v), value_loc(path, mapping, k))
+        for k, v in sorted(mapping.items(), key=lambda item: str(item[0]))
+    )
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,12 @@ from typing import Any
 
 import jsonschema
 import pytest
-from hypothesis import Phase, event, given, note, settings
+from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from pdmpolicy.engine import evaluate
+from pdmpolicy.errors import InputError
 from pdmpolicy.findings import Finding
 from pdmpolicy.gitlab import load_pipelines
 from pdmpolicy.lower import PARENT_PATH, lower, parent
@@ -177,7 +178,12 @@ def test_safe_environment_sets_vary() -> None:
 @given(st.one_of(safe_environment_sets(), environment_sets()))
 def test_check_clean_means_emitted_pipelines_are_proven_and_valid(env_set: EnvSet) -> None:
     with repository(env_set) as root:
-        project, found = check(root)
+        try:
+            project, found = check(root)
+        except InputError:
+            # The arbitrary variations can write needs that form a cycle: input, not clean.
+            event("input refused")
+            return
         if found:
             event("check refuses")
             return
@@ -502,8 +508,8 @@ def test_rendered_files_load_back_to_the_lowered_model(env_set: EnvSet) -> None:
         # The parent triggers children in its own order; compare them by path.
         children = sorted(loaded[1:], key=lambda p: p.path)
         _assert_round_trip((loaded[0], *children), [parent(environments), *lowered])
-    # Keys and jobs written in another order: the same bytes. (Variable mappings keep their
-    # order here: see test_rendered_bytes_ignore_variable_order.)
+    # Keys and jobs written in another order: the same bytes. (Variable mappings are
+    # reordered by test_rendered_bytes_ignore_variable_order.)
     shuffled = EnvSet(
         {n: reordered(d, variables=False) for n, d in reversed(env_set.docs.items())},
         env_set.owner,
@@ -512,12 +518,7 @@ def test_rendered_files_load_back_to_the_lowered_model(env_set: EnvSet) -> None:
         assert rendered_files(project_of(root)) == files
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render writes variables (top-level, job, kctl) in file order: reordering "
-    "`variables:` entries changes the emitted bytes (reported in docs/testing.md)",
-)
-@settings(max_examples=examples(0.1), phases=(Phase.generate,))  # no shrinking: known
+@settings(max_examples=examples(0.1))
 @given(safe_environment_sets())
 def test_rendered_bytes_ignore_variable_order(env_set: EnvSet) -> None:
     with repository(env_set) as root:
