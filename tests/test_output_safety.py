@@ -198,7 +198,8 @@ def expected_argv(job: JobSpec) -> list[str]:
     if job.runner == "vm":
         return [*words, names.VM_TOOL]
     assert job.kctl is not None
-    words += [f"{name}={value}" for name, value in job.kctl["variables"].items()]
+    # Variables come in name order, whatever order the file wrote them in.
+    words += [f"{name}={value}" for name, value in sorted(job.kctl["variables"].items())]
     if job.kctl["wait_for_jobs"]:
         words.append(f"{names.WAIT_VARIABLE}=true")
     words += ["k-ctl", "-e", job.kctl["environment"]]
