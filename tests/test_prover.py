@@ -636,3 +636,19 @@ def test_a_flaky_job_that_needs_the_first_executor_to_fail_first() -> None:
         ),
     )
     rejected(pipeline, shortest=False)
+
+
+def test_a_rule_on_a_job_no_executor_waits_for_still_decides_if_there_is_a_pipeline() -> None:
+    # job-1 may be left out by its rule, but job-2 needs it: the prover must not pick the
+    # combination GitLab refuses to create and conclude there is no run at all.
+    pipeline = pipeline_of(
+        ci_job("pdm-0", executor=True, stage="test", needs=[], retry=1),
+        ci_job(
+            "job-1",
+            index=1,
+            stage="build",
+            choices=(Choice("on_success", False, RULE), Choice("never", False, RULE)),
+        ),
+        ci_job("job-2", index=2, stage="build", needs=["job-1"]),
+    )
+    assert only(rejected(pipeline), mechanisms.RETRY).jobs == ("pdm-0",)

@@ -121,6 +121,7 @@ def prove_model(model: ExecutionModel) -> Proof:
                 if known is None or len(example) < len(known):
                     found[key] = example
             complete = complete and search.complete
+            notes += sorted(search.notes - set(notes))
     violations = sorted(found.values(), key=lambda c: (len(c), c.breach.starter, c.breach.other))
     return Proof(
         pipeline=model.pipeline,
@@ -133,8 +134,9 @@ def prove_model(model: ExecutionModel) -> Proof:
 
 def _relevant_variants(model: ExecutionModel) -> list[tuple[int, ...]]:
     """The `rules:` outcomes worth enumerating, job by job. A job that no executor waits for,
-    whatever the outcomes, cannot change what an executor does: one outcome stands for all.
-    (Playing such a job re-processes the skipped jobs after it, which decide the same way.)"""
+    whatever the outcomes, cannot change what an executor does: one outcome stands for all,
+    preferably "not in the pipeline". (Playing such a job re-processes the skipped jobs
+    after it, which decide the same way.)"""
     jobs = model.jobs
     waits: set[int] = set()
     stack = [job.index for job in jobs if job.executor]
@@ -154,14 +156,24 @@ def _relevant_variants(model: ExecutionModel) -> list[tuple[int, ...]]:
             if index not in seen:
                 seen.add(index)
                 stack.append(index)
-    result = []
-    for job in jobs:
+    result: list[tuple[int, ...]] = [() for _ in jobs]
+    needed: set[int] = set()  # jobs a present job needs (not optionally)
+    for index in reversed(model.order):  # a job before the jobs it needs
+        job = jobs[index]
         every = tuple(range(len(job.variants)))
-        if job.executor or job.index in waits or len(every) == 1:
-            result.append(every)
+        if job.executor or index in waits or len(every) == 1:
+            result[index] = every
         else:
+            # Left out when a rule allows it and no job left in needs it (GitLab refuses a
+            # pipeline where a job needs a job that is not there).
+            absent = [v for v in every if not job.variants[v].present]
             present = [v for v in every if job.variants[v].present]
-            result.append((present[0] if present else 0,))
+            if absent and (index not in needed or not present):
+                result[index] = (absent[0],)
+            else:
+                result[index] = (present[0],)
+        if any(job.variants[v].present for v in result[index]):
+            needed.update(n for n, optional in job.needs or () if not optional)
     return result
 
 
@@ -200,6 +212,7 @@ class _Search:
         self.inst = inst
         self.graph = Graph(model, inst)
         self.complete = True
+        self.notes: set[str] = set()
         jobs = model.jobs
         self.executors = [j.index for j in jobs if j.executor and inst.present[j.index]]
         # An `on_failure` job that is skipped matters only to an executor that needs it
@@ -314,32 +327,59 @@ class _Search:
     def failure_sets(
         self, base: Iterable[int], first: _Flow, *, flaky_ok: bool = True
     ) -> Iterable[tuple[frozenset[int], frozenset[int]]]:
-        """(failing, flaky) job sets: `base` alone, then with jobs that fail, to trigger the
-        `on_failure` jobs that `first` (the run with `base`) leaves skipped. A job with
-        `retry` is flaky instead (fails once, seen by GitLab, then its retry succeeds):
-        that triggers the same jobs and lets the jobs after it run too."""
+        """(failing, flaky) job sets: `base` alone, then with one more failing job for each
+        of some of the `on_failure` jobs that `first` (the run with `base`) leaves skipped.
+        A job with `retry` is flaky instead (fails once, seen by GitLab, then its retry
+        succeeds): that triggers the same jobs and lets the jobs after it run too."""
         base = frozenset(base)
         yield base, frozenset()
         inst = self.inst
         jobs = self.model.jobs
         pending = [n for n in self.useful if first.status[n] not in _ENQUEUED]
-        triggers = sorted(
-            {
-                t
-                for n in pending
-                for t in self.graph.preds(n)
-                if t not in base and not inst.allow_failure[t] and not jobs[t].executor
-            }
-        )
+        children = self.graph.needed_by()
+        options: list[list[int]] = []
+        for n in pending:
+            # One failure among the jobs n waits for triggers it; more only skip more jobs.
+            # The failures that skip the fewest other jobs first: the latest stage, the
+            # fewest jobs that need it. Jobs no job needs are interchangeable within a
+            # stage (they count the same in every later job's composite).
+            candidates = sorted(
+                (
+                    t
+                    for t in self.graph.preds(n)
+                    if t not in base and not inst.allow_failure[t] and not jobs[t].executor
+                ),
+                key=lambda t: (-jobs[t].rank, len(children[t]), t),
+            )
+            picked: list[int] = []
+            kinds: set[tuple[int, bool]] = set()
+            for t in candidates:
+                if not children[t]:
+                    kind = (jobs[t].rank, jobs[t].retry > 0)
+                    if kind in kinds:
+                        continue
+                    kinds.add(kind)
+                picked.append(t)
+            if picked:
+                options.append(picked)
         count = 1
-        for size in range(1, len(triggers) + 1):
-            for extra in itertools.combinations(triggers, size):
-                if count >= self.max_sets:
-                    self.complete = False
-                    return
-                count += 1
-                flaky = frozenset(t for t in extra if flaky_ok and jobs[t].retry > 0)
-                yield base | (frozenset(extra) - flaky), flaky
+        tried: set[frozenset[int]] = set()
+        for size in range(1, len(options) + 1):
+            for chosen in itertools.combinations(options, size):
+                for picks in itertools.product(*chosen):
+                    extra = frozenset(picks)
+                    if extra in tried:
+                        continue
+                    tried.add(extra)
+                    if count >= self.max_sets:
+                        self.complete = False
+                        self.notes.add(
+                            f"tried {count} sets of failing jobs to trigger on_failure jobs"
+                        )
+                        return
+                    count += 1
+                    flaky = frozenset(t for t in extra if flaky_ok and jobs[t].retry > 0)
+                    yield base | (extra - flaky), flaky
 
     def settle(
         self,
@@ -396,7 +436,10 @@ class _Search:
         retried = False
         seen: set[int] = set()
         first = self.flow(frozenset([e]))
+        wanted = {d for d in self.executors if d != e and d not in self.graph.ancestors(e)}
         for fail, flaky in self.failure_sets([e], first):
+            if wanted <= seen and (retried or self.model.jobs[e].retry == 0):
+                break
             _, flow = self.settle(fail, flaky)
             if flow.status[e] != Status.FAILED:
                 continue
@@ -420,7 +463,10 @@ class _Search:
         group = jobs[e].resource_group
         seen: set[int] = set()
         first = self.flow(frozenset(), hold=e)
+        wanted = {d for d in self.executors if d != e and d not in self.graph.ancestors(e)}
         for fail, flaky in self.failure_sets([], first):
+            if wanted <= seen:
+                break
             _, flow = self.settle(fail, flaky, hold=e)
             if flow.status[e] != Status.RUNNING:
                 continue

@@ -69,15 +69,17 @@ class _Driver:
         self.plan = plan
         self.ancestors = ancestors
         self.state: RunState = model.initial(inst)
+        self.enabled = set(model.enabled(self.state))
         self.events: list[Event] = []
         self.breach: Breach | None = None
         self.retried: set[int] = set()
         self.manual_played = False
 
     def fire(self, event: Event) -> bool:
-        if event not in self.model.enabled(self.state):
+        if event not in self.enabled:
             return False
         self.state, breach = self.model.step(self.state, event)
+        self.enabled = set(self.model.enabled(self.state))
         self.events.append(event)
         if breach is not None:
             self.breach = breach
