@@ -652,3 +652,14 @@ def test_a_rule_on_a_job_no_executor_waits_for_still_decides_if_there_is_a_pipel
         ci_job("job-2", index=2, stage="build", needs=["job-1"]),
     )
     assert only(rejected(pipeline), mechanisms.RETRY).jobs == ("pdm-0",)
+
+
+def test_an_on_failure_executor_triggered_by_a_flaky_job() -> None:
+    # job-0 cannot fail (it is an on_failure job nothing triggers); job-2 can, once, before
+    # its retry: that is enough for pdm-1 to run, and pdm-1 is retried.
+    pipeline = pipeline_of(
+        ci_job("job-0", stage="build", when="on_failure", retry=1),
+        ci_job("pdm-1", index=1, executor=True, stage="test", when="on_failure", retry=1),
+        ci_job("job-2", index=2, stage="build", retry=1),
+    )
+    assert only(rejected(pipeline), mechanisms.RETRY).jobs == ("pdm-1",)

@@ -18,8 +18,8 @@ executors e and d (docs/execution-model.md, "How the prover decides", has the ar
   (`Ci::ResetSkippedJobsService`). So u can still start after d started, if u is skipped
   while the manual job waits and runs once it is played.
 
-Every counterexample is built from a canonical run: the jobs it depends on, in processing
-order, then the breaching events; the explorer's model replays it (tests check this).
+Every counterexample comes from a canonical run and is played out in the execution model
+(`witness.py`), so it is a real run; the tests replay each one.
 """
 
 from __future__ import annotations
@@ -340,22 +340,23 @@ class _Search:
         options: list[list[int]] = []
         for n in pending:
             # One failure among the jobs n waits for triggers it; more only skip more jobs.
-            # The failures that skip the fewest other jobs first: the latest stage, the
-            # fewest jobs that need it. Jobs no job needs are interchangeable within a
-            # stage (they count the same in every later job's composite).
+            # The failures that skip the fewest other jobs first: jobs that run, the latest
+            # stage, the fewest jobs that need them. Jobs without `needs` that no job needs
+            # are interchangeable when they share stage, `when` and retries: they end the
+            # same way in every canonical run and count the same in every composite.
             candidates = sorted(
                 (
                     t
                     for t in self.graph.preds(n)
                     if t not in base and not inst.allow_failure[t] and not jobs[t].executor
                 ),
-                key=lambda t: (-jobs[t].rank, len(children[t]), t),
+                key=lambda t: (first.status[t] not in _RAN, -jobs[t].rank, len(children[t]), t),
             )
             picked: list[int] = []
-            kinds: set[tuple[int, bool]] = set()
+            kinds: set[tuple[int, str, bool]] = set()
             for t in candidates:
-                if not children[t]:
-                    kind = (jobs[t].rank, jobs[t].retry > 0)
+                if not children[t] and inst.preds[t] is None:
+                    kind = (jobs[t].rank, inst.when[t], jobs[t].retry > 0)
                     if kind in kinds:
                         continue
                     kinds.add(kind)
@@ -650,10 +651,12 @@ class _Search:
             for t in targets:
                 ancestors |= self.graph.ancestors(t)
             played = play(self.model, self.inst, plan, frozenset(ancestors))
-            if played is None:
-                return None
-            steps, breach = played
-            return counterexample(self.model, self.inst.variant, steps, breach)
+            if played is not None:
+                steps, breach = played
+                return counterexample(self.model, self.inst.variant, steps, breach)
+            if plan.kind == OVERLAP:
+                return None  # only ever a shorter alternative to the failure's run
+            # The verdict stands on the canonical run; keep its events rather than lose it.
         return self._finish(events)
 
     def _window(
