@@ -115,3 +115,10 @@ def test_python_dash_m_and_help() -> None:
     for command in ("check", "render", "explain", "schema", "policies"):
         assert command in done.stdout
     assert "exit codes" in done.stdout
+
+
+def test_report_formats_known_to_the_parser_are_the_reporters() -> None:
+    from pdmpolicy.cli.common import REPORT_FORMATS
+    from pdmpolicy.reports import REPORTERS
+
+    assert tuple(sorted(REPORTERS)) == REPORT_FORMATS

@@ -1,0 +1,91 @@
+"""The `pdmpolicy` command: argument parsing, dispatch to one module per command, exit codes.
+
+Exit codes: 0 no error-level finding; 1 error-level findings, drift or a violated invariant;
+2 invalid input or usage. Bad input is printed as `file:line:col: error: ...`; anything else
+that escapes is a bug and is shown as one, with its traceback.
+
+Each command lives in its own module (`pdmpolicy/cli/<command>.py`) with `add_parser` and
+`run`; a module imports what its command needs inside `run`, so starting one command never
+pays for the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from importlib import import_module
+from types import ModuleType
+
+from pdmpolicy import __version__
+from pdmpolicy.cli.common import EXIT_INPUT, EXIT_OK, common_options
+from pdmpolicy.errors import InputError, UsageError
+
+COMMANDS: tuple[str, ...] = (
+    "check",
+    "render",
+    "explain",
+    "manifests",
+    "verify",
+    "schema",
+    "policies",
+    "note",
+)
+"""Command names in the order `--help` lists them; each is a module of this package."""
+
+
+def _command(name: str) -> ModuleType:
+    return import_module(f"pdmpolicy.cli.{name}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pdmpolicy",
+        description="Check post-deployment migration environments against the policy set, "
+        "and render the GitLab CI pipelines that run them. Run from the repository root.",
+        epilog="exit codes: 0 no error-level finding; 1 error-level findings or drift; "
+        "2 invalid input or usage",
+    )
+    parser.add_argument("--version", action="version", version=f"pdmpolicy {__version__}")
+    common = common_options()
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        _command(name).add_parser(commands, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        result: int = _command(args.command).run(args)
+        return result
+    except InputError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(
+            f"pdmpolicy: {len(exc.problems)} input error(s); nothing was checked", file=sys.stderr
+        )
+        return EXIT_INPUT
+    except UsageError as exc:
+        print(f"pdmpolicy: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except BrokenPipeError:
+        return EXIT_OK
+    except OSError as exc:
+        # Writing failed (disk full, permissions): every output is staged first, so
+        # nothing was replaced.
+        where = f" {exc.filename}" if exc.filename else ""
+        print(
+            f"pdmpolicy: error: cannot write{where}: {exc.strerror or exc}; no file was changed",
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
+    except Exception:
+        print(
+            "pdmpolicy: internal error (a bug in pdmpolicy; please report it with the "
+            "input and this traceback):",
+            file=sys.stderr,
+        )
+        traceback.print_exc()
+        return 3

@@ -1,0 +1,103 @@
+"""`pdmpolicy verify FILE...`: prove the execution invariants on any GitLab CI file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pdmpolicy.cli.common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    has_errors,
+    parse_date,
+    report_options,
+    today,
+    write_reports,
+)
+from pdmpolicy.errors import UsageError
+
+if TYPE_CHECKING:
+    from pdmpolicy.cli.common import Subparsers
+
+
+def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
+    verify = commands.add_parser(
+        "verify",
+        help="prove the execution invariants on GitLab CI files",
+        description="Prove pdm-at-most-once, and check the job-level policies "
+        "(no-auto-deploy-variables, skip-flag-false, pdm-no-auto-retry, "
+        "pdm-not-interruptible, pdm-locked, ...), on any GitLab CI file, emitted or "
+        "hand-written, and on the child pipelines it triggers. A violation prints a "
+        "counterexample: the shortest sequence of job events that breaks it.",
+    )
+    verify.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="GitLab CI files (child pipelines they include are followed)",
+    )
+    verify.add_argument(
+        "--policies",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="policy set for severities and options (default: policies/ "
+        "when it exists, else the built-in defaults)",
+    )
+    verify.add_argument(
+        "--today",
+        type=parse_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="the date for date rules (default: today, UTC)",
+    )
+    report_options(verify)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pdmpolicy.analysis import analyse
+    from pdmpolicy.config import load_policy_set
+    from pdmpolicy.engine import evaluate_pipelines
+    from pdmpolicy.errors import InputError, Problem
+    from pdmpolicy.gitlab import load_pipelines
+    from pdmpolicy.pipeline import Pipeline
+    from pdmpolicy.policies import REGISTRY
+    from pdmpolicy.policies.base import PipelineView
+    from pdmpolicy.reports import Case, ReportInput
+
+    root = Path.cwd()
+    policies = args.policies
+    if policies is None:
+        policies = Path("policies")
+    elif not policies.is_dir():
+        raise UsageError(f"--policies {policies} is not a directory")
+    policy_set = load_policy_set(policies, root, REGISTRY)
+    pipelines: dict[str, Pipeline] = {}
+    problems: list[Problem] = []
+    for file in args.files:
+        try:
+            for pipeline in load_pipelines(file, root):
+                pipelines.setdefault(pipeline.path, pipeline)
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    views = tuple(PipelineView(p, analyse(p)) for p in pipelines.values())
+    findings = evaluate_pipelines(views, policy_set, today(args))
+    cases = tuple(
+        Case(name, path, path)
+        for name in sorted(REGISTRY)
+        if policy_set.settings[name].severity != "off" and "pipelines" in REGISTRY[name].layers
+        for path in pipelines
+    )
+    report = ReportInput(
+        findings=tuple(findings),
+        cases=cases,
+        today=today(args),
+        title="pdmpolicy verify",
+        blocked="This pipeline must not run PDMs as written.",
+    )
+    write_reports(args, report)
+    return EXIT_FINDINGS if has_errors(findings) else EXIT_OK
