@@ -1,7 +1,7 @@
 """Effect analysis: what each job does to PDMs, and which jobs are ordered after which.
 
 Shared by every policy and by `explain`. A job *executes PDMs* because of what it runs,
-never because of its name (SPEC.md):
+never because of its name (docs/environment-files.md):
 - a k-ctl call whose action is `upgrade`/`install` without `-D` is a Kubernetes executor
   (whether it really runs PDMs then depends on SKIP_POST_DEPLOYMENT_MIGRATIONS, which
   `skip-flag-false` checks; for the safety invariants every such call counts);

@@ -28,7 +28,7 @@ class Finding:
         return (self.loc.path, self.loc.line, self.loc.column, self.policy, self.message)
 
     def to_json(self) -> dict[str, object]:
-        """The shape SPEC.md fixes for `--format json`."""
+        """The shape docs/reports.md documents for `--format json`."""
         return {
             "policy": self.policy,
             "severity": self.severity,
@@ -43,7 +43,7 @@ class Finding:
 
 
 def counts(findings: list[Finding]) -> dict[str, int]:
-    """SPEC.md's summary: waived findings count only as waived."""
+    """The JSON report's summary (docs/reports.md): waived findings count only as waived."""
     live = [f for f in findings if not f.waived]
     return {
         "errors": sum(f.severity == "error" for f in live),

@@ -1,6 +1,6 @@
 """Lowering: an environment as declared -> the GitLab CI pipeline that will run it.
 
-This is where the safe defaults are made explicit (SPEC.md): retry 0, interruptible false,
+This is where the safe defaults are made explicit (docs/model.md): retry 0, interruptible false,
 allow_failure false (even for manual jobs, whose GitLab default is true), a resource group
 keyed by the database, and no inherited `default:` or top-level variables for jobs that
 execute PDMs. k-ctl and the VM tooling are called through

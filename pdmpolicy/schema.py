@@ -1,4 +1,5 @@
-"""The environment file format (SPEC.md), checked with cerberus, errors placed at their line.
+"""The environment file format (docs/environment-files.md), checked with cerberus, errors
+placed at their line.
 
 Two passes: cerberus checks the shape of one file (keys, types, enums, name patterns); then
 `check_references` checks what a shape cannot say (needs that name no job, ordering cycles,
@@ -297,7 +298,7 @@ def _message(error: Any, where: _Where, literal: str) -> tuple[str, str]:
     if code == cerberus.errors.UNKNOWN_FIELD.code:
         shown = f"'{field}'" if isinstance(field, str) else written or _describe(field)
         return f"unknown key {shown} in {where.owner}", (
-            "check the spelling against SPEC.md (`pdmpolicy schema`)"
+            "check the spelling against docs/environment-files.md (`pdmpolicy schema`)"
         )
     if code == cerberus.errors.REQUIRED_FIELD.code:
         return f"{where.owner} is missing the required key '{field}'", ""
@@ -571,6 +572,6 @@ def json_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "pdmpolicy environment file",
         "description": "environments/<name>.yml: one environment's post-deployment migration "
-        "jobs. See SPEC.md.",
+        "jobs. See docs/environment-files.md.",
         **convert_mapping(ENVIRONMENT_SCHEMA),
     }

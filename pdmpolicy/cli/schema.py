@@ -1,4 +1,4 @@
-"""`pdmpolicy schema`: the JSON Schema of environment files, for editors."""
+"""`pdmpolicy schema [environment|policy-set]`: a JSON Schema of an input format, for editors."""
 
 from __future__ import annotations
 
@@ -13,15 +13,30 @@ if TYPE_CHECKING:
 
 
 def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
-    commands.add_parser(
+    schema = commands.add_parser(
         "schema",
-        help="JSON Schema of environment files, for editors",
-        description="Print the JSON Schema of environments/<name>.yml.",
+        help="JSON Schema of environment files (or policy set files), for editors",
+        description="Print the JSON Schema of environments/<name>.yml, or with 'policy-set' "
+        "of policies/*.yml (with the installed plugins' policies). The repository commits "
+        "both in schemas/; see docs/environment-files.md.",
+    )
+    schema.add_argument(
+        "kind",
+        nargs="?",
+        choices=("environment", "policy-set"),
+        default="environment",
+        help="which format (default: environment)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdmpolicy.schema import json_schema
+    from pdmpolicy.formats import environment_json_schema, policy_set_json_schema
 
-    print(json.dumps(json_schema(), indent=2))
+    if args.kind == "policy-set":
+        from pdmpolicy.policies import REGISTRY
+
+        schema = policy_set_json_schema(REGISTRY)
+    else:
+        schema = environment_json_schema()
+    print(json.dumps(schema, indent=2, ensure_ascii=False))
     return EXIT_OK

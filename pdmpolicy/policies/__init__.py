@@ -1,10 +1,15 @@
-"""The built-in policies: one module each, registered here by name.
+"""The policies by name: the built-ins (one module each) and those of installed plugins.
 
 An explicit registry (as yamllint's `_RULES`): the names are part of the contract, and an
-unknown name in `policies/*.yml` is an error that lists these.
+unknown name in `policies/*.yml` is an error that lists these. `REGISTRY` adds the policies
+that installed packages declare in the entry point group `pdmpolicy.policies` (docs/plugins.md),
+loaded on first use; a broken plugin is a `PluginError` naming it (exit 2).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from pdmpolicy.policies.base import Policy
 from pdmpolicy.policies.kctl_environment_match import KctlEnvironmentMatch
@@ -21,6 +26,7 @@ from pdmpolicy.policies.pdm_locked import PdmLocked
 from pdmpolicy.policies.pdm_no_auto_retry import PdmNoAutoRetry
 from pdmpolicy.policies.pdm_not_interruptible import PdmNotInterruptible
 from pdmpolicy.policies.pdm_one_environment_per_database import PdmOneEnvironmentPerDatabase
+from pdmpolicy.policies.plugins import PluginError, Registry
 from pdmpolicy.policies.promotion_order import PromotionOrder
 from pdmpolicy.policies.rollout_step_shape import RolloutStepShape
 from pdmpolicy.policies.skip_flag_false import SkipFlagFalse
@@ -47,4 +53,10 @@ _POLICIES: tuple[Policy, ...] = (
     WaiverValid(),
 )
 
-REGISTRY: dict[str, Policy] = {policy.name: policy for policy in _POLICIES}
+BUILTINS: Mapping[str, Policy] = MappingProxyType({policy.name: policy for policy in _POLICIES})
+"""The policies that ship with pdmpolicy (docs/policies.md documents exactly these)."""
+
+REGISTRY: Registry = Registry(BUILTINS)
+"""Every policy: the built-ins, then the plugins' (loaded when first read)."""
+
+__all__ = ["BUILTINS", "REGISTRY", "PluginError", "Policy", "Registry"]

@@ -115,7 +115,7 @@ class Context:
 
 @dataclass(frozen=True)
 class Documentation:
-    """The fixed sections every policy documents (SPEC.md, docs/policies.md)."""
+    """The fixed sections every policy documents (docs/policies.md, docs/plugins.md)."""
 
     what: str
     why: str

@@ -1,4 +1,4 @@
-"""`--format json`: exactly the object SPEC.md describes."""
+"""`--format json`: exactly the object docs/reports.md describes."""
 
 from __future__ import annotations
 
