@@ -122,3 +122,20 @@ def test_docs_links_point_at_files_that_exist() -> None:
             if target == "toolchain.md" and not (REPO_ROOT / "docs" / target).exists():
                 continue  # written with the toolchain section of the policy set
             assert (REPO_ROOT / "docs" / target).exists(), f"{doc.name} links {target}"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "schema"),
+    [
+        ("environments/*.yml", formats.ENVIRONMENT_SCHEMA_PATH),
+        ("policies/*.yml", formats.POLICY_SET_SCHEMA_PATH),
+    ],
+)
+def test_shipped_files_tell_editors_their_schema(pattern: str, schema: str) -> None:
+    files = sorted(REPO_ROOT.glob(pattern))
+    assert files
+    for path in files:
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        assert first == formats.EDITOR_LINE.format(path=schema), path
+        # The line is relative to the file: it must lead to the committed schema.
+        assert (path.parent / first.split("=", 1)[1]).resolve() == REPO_ROOT / schema
