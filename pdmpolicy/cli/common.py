@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
     from pdmpolicy.findings import Finding
@@ -60,6 +64,39 @@ def report_options(parser: argparse.ArgumentParser) -> None:
         + ", ".join(REPORT_FORMATS)
         + ")",
     )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="text format: only the first line of each finding (no source, no hint) and "
+        "the summary",
+    )
+
+
+def use_colour(stream: TextIO, environ: Mapping[str, str]) -> bool:
+    """Colour on a terminal only; NO_COLOR (no-color.org) turns it off, FORCE_COLOR on."""
+    if environ.get("NO_COLOR"):
+        return False
+    if environ.get("FORCE_COLOR"):
+        return True
+    return stream.isatty() and environ.get("TERM") != "dumb"
+
+
+def _source_reader() -> Callable[[str], list[str] | None]:
+    """A finding's file, read once, for the text report's source lines."""
+    cache: dict[str, list[str] | None] = {}
+
+    def lines(path: str) -> list[str] | None:
+        if path not in cache:
+            try:
+                text = Path(path).read_text(encoding="utf-8", errors="replace")
+            except (OSError, ValueError):
+                cache[path] = None
+            else:
+                cache[path] = text.splitlines()
+        return cache[path]
+
+    return lines
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -126,9 +163,19 @@ def write_reports(args: argparse.Namespace, report: ReportInput) -> None:
     """`--format` to standard output (or `--output`), and every `--report FORMAT=FILE`."""
     from pdmpolicy.atomic import write_files
     from pdmpolicy.reports import REPORTERS
+    from pdmpolicy.reports.text import TextStyle, render_text
 
     outputs = {path: REPORTERS[kind](report) for kind, path in args.report}
-    main_report = REPORTERS[args.format](report)
+    if args.format == "text":
+        # For a person: the source lines, and colour when they land on a terminal.
+        style = TextStyle(
+            colour=not args.output and use_colour(sys.stdout, os.environ),
+            quiet=args.quiet,
+            sources=None if args.quiet else _source_reader(),
+        )
+        main_report = render_text(report, style)
+    else:
+        main_report = REPORTERS[args.format](report)
     if args.output:
         outputs[args.output] = main_report
     write_files(outputs)
