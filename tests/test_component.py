@@ -13,8 +13,6 @@ import json
 import os
 import re
 import subprocess
-import sys
-import venv
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -26,6 +24,7 @@ from ruamel.yaml import YAML
 from pdmpolicy.cli import main
 from pdmpolicy.policies.examples import GSTG, changed
 from tests.conftest import REPO_ROOT, Repo
+from tests.worktree import wheels_and_python
 
 COMPONENT = REPO_ROOT / "templates" / "pdmpolicy.yml"
 SCHEMA = json.loads((REPO_ROOT / "tests/data/gitlab-ci-schema.json").read_text(encoding="utf-8"))
@@ -105,17 +104,8 @@ def test_schema_check_can_fail() -> None:
 @pytest.fixture(scope="module")
 def runner_python(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A clean Python (as the job's image has) and a directory of wheels: this working
-    tree's pdmpolicy 0.1.0 and its dependencies, which `pip install` in the job finds."""
-    root = tmp_path_factory.mktemp("component-runner")
-    wheels = root / "wheels"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels),
-         str(REPO_ROOT)],
-        check=True, capture_output=True,
-        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
-    )  # fmt: skip
-    venv.create(root / "venv", with_pip=True)
-    return root / "venv" / "bin", wheels
+    tree's pdmpolicy and its dependencies, which `pip install` in the job finds."""
+    return wheels_and_python(tmp_path_factory.mktemp("component-runner"))
 
 
 def _run_job(project: Path, runner: tuple[Path, Path], variables: dict[str, str]) -> int:

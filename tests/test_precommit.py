@@ -19,6 +19,7 @@ from ruamel.yaml import YAML
 from pdmpolicy.cli import main
 from pdmpolicy.policies.examples import GSTG, changed
 from tests.conftest import REPO_ROOT, Repo
+from tests.worktree import copy_working_tree
 
 PRE_COMMIT = shutil.which("pre-commit")
 README_URL = "https://gitlab.example.com/release-tools/pdmpolicy"
@@ -65,22 +66,7 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     try-repo on a tree with uncommitted changes makes a new commit every run, and
     pre-commit builds a new hook environment for each; one fixed commit is built once.
     """
-    root = tmp_path_factory.mktemp("hook-repo")
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")  # fmt: skip
-    for name in filter(None, listed):
-        source = REPO_ROOT / name
-        if source.is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, root / name)
-    for args in (["init", "-q"], ["add", "-A"]):
-        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
-    subprocess.run(
-        ["git", "-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-qm", "x"],
-        cwd=root, check=True, capture_output=True,
-    )  # fmt: skip
+    root = copy_working_tree(tmp_path_factory.mktemp("hook-repo"), commit=True)
     return root, tmp_path_factory.mktemp("pre-commit-home")
 
 
