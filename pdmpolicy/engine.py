@@ -26,6 +26,7 @@ from pdmpolicy.policies.base import (
     Waiver,
     pipeline_view,
 )
+from pdmpolicy.policies.plugins import BUILTIN
 from pdmpolicy.project import Project
 
 UNWAIVABLE = frozenset({"waiver-valid"})
@@ -68,11 +69,14 @@ def run_policy(policy: Policy, context: Context) -> list[Violation]:
         return list(policy.check(context))
     except Exception as exc:  # a policy bug must surface, never pass
         traceback.print_exc(file=sys.stderr)
+        origin = REGISTRY.origin(policy.name) if policy.name in REGISTRY else BUILTIN
+        # A plugin's crash is its authors' bug: say whose, so the report reaches them.
+        owner = "pdmpolicy" if origin == BUILTIN else origin
         return [
             Violation(
                 _crash_loc(context),
                 f"internal error: policy {policy.name} crashed ({type(exc).__name__}: {exc}); "
-                "this is a bug in pdmpolicy, please report it with the input",
+                f"this is a bug in {owner}, please report it with the input",
                 subject=INTERNAL_ERROR,
             )
         ]

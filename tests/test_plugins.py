@@ -264,3 +264,19 @@ def test_a_good_plugin_beside_builtins_in_process(site: Path, repo: Repo, run: o
     result: Result = run("policies")  # type: ignore[operator]
     assert result.code == 0, result.err
     assert "team-ok  " in result.out and "[plugin broken-team-ok 0.1 (team-ok =" in result.out
+
+
+def test_a_crashing_plugin_policy_is_an_error_that_names_the_plugin(
+    site: Path, repo: Repo, run: object
+) -> None:
+    from pdmpolicy.policies.examples import GSTG
+
+    body = _GOOD_BODY.format(name="team-crash").replace("return []", "raise ValueError('boom')")
+    _declare(site, "broken-team-crash", "team-crash = broken_team_crash:Rule", body)
+    repo.env("gstg.yml", GSTG)
+    result: Result = run("check", "--today", "2026-12-01", "--quiet")  # type: ignore[operator]
+    assert result.code == 1
+    (line,) = [line for line in result.out.splitlines() if "team-crash" in line]
+    assert line.startswith("environments/gstg.yml:1:1: error team-crash: internal error: ")
+    assert "crashed (ValueError: boom)" in line
+    assert "this is a bug in plugin broken-team-crash 0.1 (team-crash =" in line
