@@ -139,3 +139,24 @@ def test_shipped_files_tell_editors_their_schema(pattern: str, schema: str) -> N
         assert first == formats.EDITOR_LINE.format(path=schema), path
         # The line is relative to the file: it must lead to the committed schema.
         assert (path.parent / first.split("=", 1)[1]).resolve() == REPO_ROOT / schema
+
+
+def _first_yaml_block(doc: str) -> str:
+    text = (REPO_ROOT / "docs" / doc).read_text(encoding="utf-8")
+    return text.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def test_environment_file_example_in_the_docs_checks_clean(repo: Any, run: Any) -> None:
+    example = _first_yaml_block("environment-files.md")
+    repo.env("gstg.yml", example)
+    result = run("check", "--today", "2026-12-01")
+    assert (result.code, result.err) == (0, ""), result.out
+
+
+def test_policy_set_example_in_the_docs_is_accepted(repo: Any, run: Any) -> None:
+    from pdmpolicy.policies.examples import GSTG
+
+    repo.env("gstg.yml", GSTG)
+    repo.policies(_first_yaml_block("policy-set.md"))
+    result = run("check", "--today", "2026-12-01")
+    assert (result.code, result.err) == (0, ""), result.out
