@@ -9,6 +9,7 @@ README shows and `pre-commit run --all-files`, as a user's commit runs them.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -46,8 +47,6 @@ def test_hooks_take_no_file_names_and_watch_the_inputs() -> None:
         "pdmpolicy-check": "pdmpolicy check",
         "pdmpolicy-render-check": "pdmpolicy render --check",
     }
-    import re
-
     for hook in hooks:
         assert hook["pass_filenames"] is False
         for path in (
