@@ -24,7 +24,10 @@ from pdmpolicy.pipeline import Choice, CiJob, Need, Pipeline, ScriptLine
 
 STAGES = (".pre", "build", "test", "deploy", ".post")
 PATH = "ci/generated.yml"
-EXECUTOR_SCRIPT = "env -u AUTO_DEPLOY -u GITLAB_IMAGE_TAG k-ctl -e gstg upgrade"
+EXECUTOR_SCRIPT = (
+    "env -u AUTO_DEPLOY -u GITLAB_IMAGE_TAG SKIP_POST_DEPLOYMENT_MIGRATIONS=false "
+    "k-ctl -e gstg upgrade"
+)
 OTHER_SCRIPT = "echo checking"
 LOC_KEYS = ("stage", "needs", "when", "allow_failure", "retry", "resource_group", "script")
 

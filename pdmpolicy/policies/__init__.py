@@ -7,6 +7,7 @@ unknown name in `policies/*.yml` is an error that lists these.
 from __future__ import annotations
 
 from pdmpolicy.policies.base import Policy
+from pdmpolicy.policies.effects_known import EffectsKnown
 from pdmpolicy.policies.kctl_environment_match import KctlEnvironmentMatch
 from pdmpolicy.policies.kubernetes_waits_for_migrations import KubernetesWaitsForMigrations
 from pdmpolicy.policies.manifest_deadline import ManifestDeadline
@@ -27,6 +28,7 @@ from pdmpolicy.policies.skip_flag_false import SkipFlagFalse
 from pdmpolicy.policies.waiver_valid import WaiverValid
 
 _POLICIES: tuple[Policy, ...] = (
+    EffectsKnown(),
     KctlEnvironmentMatch(),
     KubernetesWaitsForMigrations(),
     ManifestDeadline(),

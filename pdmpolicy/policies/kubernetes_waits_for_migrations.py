@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pdmpolicy import names
 from pdmpolicy.analysis import KUBERNETES
 from pdmpolicy.policies.base import (
     BOTH_LAYERS,
@@ -47,7 +46,7 @@ class KubernetesWaitsForMigrations(Policy):
                     continue
                 job = effect.job
                 for call in effect.executor_calls:
-                    if call.command.assigned.get(names.WAIT_VARIABLE) == "true":
+                    if call.waits:
                         continue
                     yield Violation(
                         job.locs.get("script:wait_for_jobs", call.command.loc),

@@ -67,7 +67,10 @@ class PdmAtMostOnce(Policy):
                     hint="remove the construct, or check this pipeline by hand",
                     subject=f"unsupported:{unsupported.what}",
                 )
-            for effect in view.analysis.effects.values():
+            # A line nobody can read matters where PDMs may run; elsewhere (`verify` on an
+            # ordinary pipeline) there is nothing to prove.
+            readable = view.environment is None and not view.analysis.concerns_pdms
+            for effect in () if readable else view.analysis.effects.values():
                 for loc, problem in effect.unparsable:
                     yield Violation(
                         loc,
@@ -77,7 +80,9 @@ class PdmAtMostOnce(Policy):
                         hint="write the script so a POSIX shell can read it",
                         subject=f"unparsable:{effect.job.name}",
                     )
-            proof = prove(pipeline)
+            # Over the executors this view's analysis found (its toolchain, its declared
+            # effects); unknown jobs are `effects-known`'s to report, never counted harmless.
+            proof = prove(pipeline, executors=[e.job.name for e in view.analysis.executors])
             for example in proof.violations:
                 yield Violation(
                     example.loc,
