@@ -5,6 +5,7 @@ from __future__ import annotations
 from pdmpolicy.errors import printable
 from pdmpolicy.findings import counts
 from pdmpolicy.reports.base import ReportInput
+from pdmpolicy.reports.inventory import inventory_text
 
 
 def _plural(count: int, word: str) -> str:
@@ -28,5 +29,6 @@ def render_text(report: ReportInput) -> str:
         lines.append(f"{where}: {finding.severity} {finding.policy}: {message}{waived}")
         if finding.hint:
             lines.append(f"  hint: {printable(finding.hint)}")
+    lines += inventory_text(report)
     lines.append(summary_line(report))
     return "\n".join(lines) + "\n"
