@@ -77,7 +77,6 @@ _CHART_OPTIONS_WITH_VALUE = frozenset(
 _FUNCTION = re.compile(
     r"(?:^|[;&|{(\s])(?:function\s+([A-Za-z_][\w.:-]*)|([A-Za-z_][\w.:-]*)\s*\(\s*\))"
 )
-_NON_SHELL = re.compile(r"^#!\s*\S*?(?:/env\s+)?(?P<interpreter>[\w.-]+)")
 
 
 def dynamic(word: str) -> bool:
@@ -437,9 +436,9 @@ class Classifier:
         if isinstance(found, str):
             return CommandEffect(UNKNOWN, command, found)
         path, text = found
-        interpreter = _NON_SHELL.match(text)
-        if interpreter and interpreter.group("interpreter") not in _SHELLS:
-            why = f"{path} is a {interpreter.group('interpreter')} program, not a shell script"
+        interpreter = _interpreter(text)
+        if interpreter is not None and interpreter not in _SHELLS:
+            why = f"{path} is a {interpreter} program, not a shell script"
             return CommandEffect(UNKNOWN, command, why)
         inner, errors = read_script([(text, Loc(path))])
         if errors:
@@ -468,6 +467,16 @@ class Classifier:
             return CommandEffect(NONE, command, f"{program} is a function of the script")
         why = f"{program} is not in the toolchain and not known to be harmless"
         return CommandEffect(UNKNOWN, command, why)
+
+
+def _interpreter(text: str) -> str | None:
+    """The program a `#!` line names (`#!/usr/bin/env python3` -> python3); None without."""
+    if not text.startswith("#!"):
+        return None
+    words = text[2:].split("\n", 1)[0].split()
+    while words and (words[0].rsplit("/", 1)[-1] == "env" or words[0].startswith("-")):
+        words = words[1:]
+    return words[0].rsplit("/", 1)[-1] if words else None
 
 
 def _subcommand(args: Sequence[str]) -> str | None:
