@@ -397,3 +397,57 @@ def test_effect_is_only_for_generic_jobs(repo: Repo, run: Any) -> None:
 def test_lowered_jobs_keep_their_declaration_apart_from_recognition() -> None:
     base = job("j", f"{RUN} k-ctl -e gstg upgrade")
     assert replace(base, declared_effect="executor").declared_effect == "executor"
+
+
+PARENT = """\
+stages: [migrate, after]
+kubernetes:
+  stage: migrate
+  trigger:
+    include: child.yml
+    strategy: depend
+vm:
+  stage: after
+  resource_group: gstg-vm-pdm
+  variables:
+    RUN_POST_DEPLOY_MIGRATIONS: "true"
+  inherit:
+    variables: false
+  script:
+    - env -u AUTO_DEPLOY -u GITLAB_IMAGE_TAG ansible-playbook post-deploy.yml
+"""
+CHILD = f"""\
+pdm:
+  stage: deploy
+  resource_group: gstg-k8s-pdm
+  script:
+    - env -u AUTO_DEPLOY -u GITLAB_IMAGE_TAG {RUN} k-ctl -e gstg upgrade
+"""
+
+
+@pytest.mark.parametrize(
+    ("after", "wait", "found"),
+    [
+        (PARENT, "", True),
+        (PARENT, "WAIT_FOR_JOBS=true ", False),
+        (PARENT.replace("ansible-playbook post-deploy.yml", "echo done"), "", True),
+        (
+            PARENT.replace('    RUN_POST_DEPLOY_MIGRATIONS: "true"\n', "").replace(
+                "ansible-playbook post-deploy.yml", "echo done"
+            ),
+            "",
+            False,
+        ),
+        (PARENT.replace("    strategy: depend\n", ""), "", False),
+    ],
+)
+def test_the_last_executor_waits_when_the_parent_goes_on(
+    repo: Repo, run: Any, after: str, wait: str, found: bool
+) -> None:
+    child = CHILD.replace(f"{RUN} k-ctl", f"{wait}{RUN} k-ctl")
+    _, report = verify(repo, run, after, ("child.yml", child))
+    waits = [f for f in report["findings"] if f["policy"] == "kubernetes-waits-for-migrations"]
+    assert bool(waits) == found, waits
+    if found:
+        assert waits[0]["path"] == "child.yml"
+        assert "vm in .gitlab-ci.yml" in waits[0]["message"]
