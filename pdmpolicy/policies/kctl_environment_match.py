@@ -25,8 +25,8 @@ def expected_stage(call: KctlCall, environment: str) -> str | None:
     """The k-ctl stage a call must name, when its target or its environment says one.
 
     `gstg-cny` (as `-e`, or as the environment whose pipeline it is) is the canary stage:
-    the call needs `-s cny`, or it deploys to gstg's main stage. A call that names a stage
-    other than main where neither says so is as wrong.
+    the call needs `-s cny`, or it deploys to gstg's main stage. Elsewhere any stage goes
+    (the canary shares its environment's database).
     """
     for stage in names.KCTL_STAGES:
         if stage == "main":
@@ -34,7 +34,7 @@ def expected_stage(call: KctlCall, environment: str) -> str | None:
         suffix = f"-{stage}"
         if (call.environment or "").endswith(suffix) or environment.endswith(suffix):
             return stage
-    return "main" if call.stage != "main" else None
+    return None
 
 
 class KctlEnvironmentMatch(Policy):
@@ -43,8 +43,8 @@ class KctlEnvironmentMatch(Policy):
     documentation = Documentation(
         what="Every k-ctl call in an environment's pipeline names, with `-e`, a Kubernetes "
         "environment of the same database (gstg, gstg-cny and gstg's zonal clusters for "
-        "gstg), and the stage that environment is: a canary environment (`gstg-cny`, as "
-        "`-e` or as the environment file) needs `-s cny`; `-s cny` elsewhere is as wrong.",
+        "gstg), and a canary environment (`gstg-cny`, as `-e` or as the environment file) "
+        "is called with its stage, `-s cny`.",
         why="A copy-pasted job that says `-e gprd` in the staging pipeline runs production's "
         "PDMs from a staging run, outside every lock and soak the rollout relies on. A "
         "dropped `-s cny` deploys the canary's change to the main stage, whose rollout "
