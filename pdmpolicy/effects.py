@@ -75,7 +75,7 @@ _CHART_OPTIONS_WITH_VALUE = frozenset(
 )  # fmt: skip
 
 _FUNCTION = re.compile(
-    r"(?:^|[;&|{(\s])(?:function\s+([A-Za-z_][\w.:-]*)|([A-Za-z_][\w.:-]*)\s*\(\s*\))"
+    r"(?:^|[^\w.:-])(?:function\s+([A-Za-z_][\w.:-]*)|([A-Za-z_][\w.:-]*)\s*\(\s*\))"
 )
 
 
