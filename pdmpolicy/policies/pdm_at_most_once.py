@@ -59,6 +59,10 @@ class PdmAtMostOnce(Policy):
     def check(self, context: Context) -> Iterator[Violation]:
         for view in context.pipelines:
             pipeline = view.pipeline
+            if view.environment is None and not view.analysis.concerns_pdms:
+                # `verify` on a pipeline with no executor and no PDM variable: nothing to
+                # prove, and what the loader could not model cannot matter here.
+                continue
             for unsupported in pipeline.unsupported:
                 yield Violation(
                     unsupported.loc,
@@ -67,10 +71,7 @@ class PdmAtMostOnce(Policy):
                     hint="remove the construct, or check this pipeline by hand",
                     subject=f"unsupported:{unsupported.what}",
                 )
-            # A line nobody can read matters where PDMs may run; elsewhere (`verify` on an
-            # ordinary pipeline) there is nothing to prove.
-            readable = view.environment is None and not view.analysis.concerns_pdms
-            for effect in () if readable else view.analysis.effects.values():
+            for effect in view.analysis.effects.values():
                 for loc, problem in effect.unparsable:
                     yield Violation(
                         loc,

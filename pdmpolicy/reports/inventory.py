@@ -82,7 +82,9 @@ def _parts(view: PipelineView) -> tuple[str, list[str]]:
     """(executors, further facts) of one pipeline, as plain text."""
     found = [f"{e.job.name} ({e.label()})" for e in executors(view)]
     line = " → ".join(found) if found else _nothing(view)
-    extra = []
+    extra: list[str] = []
+    if line == NOTHING_TO_PROVE:
+        return line, extra  # what its jobs do cannot matter to PDMs
     dry = _in_order(view, lambda e: e.is_dry_run)
     if dry:
         extra.append("dry runs: " + ", ".join(f"{e.job.name}{_declared(e)}" for e in dry))
