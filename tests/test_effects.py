@@ -382,6 +382,10 @@ def test_a_declared_effect_is_shown_as_declared(repo: Repo, run: Any) -> None:
     assert "declared: gstg-announce (none)" in result.out
     explained = run("explain", "gstg")
     assert "gstg-announce: does not run PDMs (declared)" in explained.out
+    assert "gstg-announce<br/>none (declared)" in explained.out  # the Mermaid graph
+    note = run("check", "--today", "2026-11-26", "--format", "markdown").out
+    assert "#### What was checked" in note
+    assert "declared: gstg-announce (none)" in note
 
 
 def test_effect_is_only_for_generic_jobs(repo: Repo, run: Any) -> None:

@@ -124,5 +124,5 @@ def inventory_markdown(report: ReportInput, cell: Any) -> list[str]:
     ]
     for view in report.pipelines:
         line, extra = _parts(view)
-        lines.append(f"| `{cell(_name(view))}` | {cell(line)} | {cell('; '.join(extra) or '—')} |")
+        lines.append(f"| {cell(_name(view))} | {cell(line)} | {cell('; '.join(extra) or '—')} |")
     return [*lines, ""]
