@@ -455,3 +455,82 @@ def test_the_last_executor_waits_when_the_parent_goes_on(
     if found:
         assert waits[0]["path"] == "child.yml"
         assert "vm in .gitlab-ci.yml" in waits[0]["message"]
+
+
+GITLAB_FIXTURES = Path(__file__).parent / "fixtures" / "gitlab"
+VM_FIXTURES = sorted(
+    p.name for p in GITLAB_FIXTURES.glob("*.yml") if "deploy-vms" in p.read_text(encoding="utf-8")
+)
+
+
+@pytest.mark.parametrize("name", VM_FIXTURES)
+@pytest.mark.parametrize(
+    "program", ["ansible-playbook -i inventory/gstg post-deploy-migrations.yml", "./pdm.sh"]
+)
+def test_any_vm_program_gets_the_findings_the_placeholder_gets(
+    repo: Repo, run: Any, name: str, program: str
+) -> None:
+    """The Deployer's real tooling, or a wrapper, in place of `deploy-vms`: the same
+    pdm-at-most-once verdict, counterexamples and lines."""
+    text = (GITLAB_FIXTURES / name).read_text(encoding="utf-8")
+    (repo.root / "pdm.sh").write_text("ansible-playbook post-deploy-migrations.yml\n")
+    (repo.root / "placeholder.yml").write_text(text, encoding="utf-8")
+    (repo.root / "tooling.yml").write_text(text.replace("deploy-vms", program), encoding="utf-8")
+
+    def proved(path: str) -> list[tuple[str, int, str | None, str]]:
+        report = json.loads(run("verify", path, "--format", "json").out)
+        return [
+            (f["policy"], f["line"], f["job"], f["message"])
+            for f in report["findings"]
+            if f["policy"] == "pdm-at-most-once"
+        ]
+
+    assert proved("tooling.yml") == proved("placeholder.yml")
+
+
+AUTO_DEPLOY = """\
+stages: [deploy]
+.auto-deploy:
+  stage: deploy
+  script:
+    - bin/k-ctl -s cny upgrade
+gprd-cny:auto-deploy:
+  extends: .auto-deploy
+  resource_group: gprd-cny
+gprd-us-east1-b:auto-deploy:
+  extends: .auto-deploy
+  resource_group: gprd-us-east1-b
+"""
+PDM_JOB = f"""\
+gprd:post-deploy-migrations:
+  stage: deploy
+  needs: []
+  resource_group: gprd-postdeploy-migrations
+  timeout: 10h
+  script:
+    - env -u AUTO_DEPLOY -u GITLAB_IMAGE_TAG {RUN} bin/k-ctl -e gprd upgrade
+"""
+
+
+def test_a_deploy_pipeline_is_not_buried_in_findings_about_its_auto_deploy_jobs(
+    repo: Repo, run: Any
+) -> None:
+    # Auto-deploy alone (k-ctl without the skip value): no executor, nothing to prove.
+    code, report = verify(repo, run, AUTO_DEPLOY)
+    assert code == 0 and report["findings"] == []
+    # With a PDM job beside them, each auto-deploy job is one effects-known finding (its
+    # skip value is left to pipeline variables), not a list of overlap counterexamples.
+    code, report = verify(repo, run, AUTO_DEPLOY + PDM_JOB)
+    assert code == 1
+    assert {f["policy"] for f in report["findings"]} == {"effects-known"}
+    assert sorted(f["job"] for f in report["findings"]) == [
+        "gprd-cny:auto-deploy",
+        "gprd-us-east1-b:auto-deploy",
+    ]
+    assert all("pipeline variables" in f["message"] for f in report["findings"])
+    # Told to skip on the command line, they are none, and the pipeline checks clean.
+    told = AUTO_DEPLOY.replace(
+        "bin/k-ctl -s cny", "SKIP_POST_DEPLOYMENT_MIGRATIONS=true bin/k-ctl -s cny"
+    )
+    code, report = verify(repo, run, told + PDM_JOB)
+    assert report["findings"] == [] and code == 0
