@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pdmpolicy.location import Loc
@@ -46,6 +46,9 @@ that does several is shown as (Kubernetes first, as the rollout steps count it).
 MAX_SCRIPT_DEPTH = 4
 """Script files calling script files: deeper than this, the innermost call is unknown."""
 MAX_SCRIPT_BYTES = 256 * 1024
+MAX_SCRIPT_FILES = 64
+"""Script file calls read for one job, all depths together: a bound against a file that
+calls another many times at every depth (past it, a call is unknown)."""
 
 CHART_TOOLS: Mapping[str, frozenset[str]] = {
     "kubectl": frozenset(
@@ -270,6 +273,8 @@ class Classifier:
     variables: Mapping[str, Variable]
     read_file: ScriptReader
     functions: frozenset[str] = frozenset()
+    budget: list[int] = field(default_factory=lambda: [MAX_SCRIPT_FILES])
+    """Script file calls left to read for this job, shared with nested classifiers."""
 
     def job(self, commands: Sequence[Command]) -> list[CommandEffect]:
         return self._all(commands, (), 0)
@@ -432,6 +437,10 @@ class Classifier:
         if depth >= MAX_SCRIPT_DEPTH:
             why = f"{word} is nested more than {MAX_SCRIPT_DEPTH} script files deep"
             return CommandEffect(UNKNOWN, command, why)
+        if self.budget[0] <= 0:
+            why = f"{word} is one script file call more than the {MAX_SCRIPT_FILES} read per job"
+            return CommandEffect(UNKNOWN, command, why)
+        self.budget[0] -= 1
         found = self.read_file(word)
         if isinstance(found, str):
             return CommandEffect(UNKNOWN, command, found)
@@ -444,7 +453,7 @@ class Classifier:
         if errors:
             return CommandEffect(UNKNOWN, command, f"the shell cannot read {path}: {errors[0][1]}")
         functions = self.functions | _functions([text])
-        nested = Classifier(self.toolchain, self.variables, self.read_file, functions)
+        nested = Classifier(self.toolchain, self.variables, self.read_file, functions, self.budget)
         effects = nested._all([_within(command, c) for c in inner], (*via, path), depth + 1)
         if not effects:
             return CommandEffect(NONE, command, f"{path} runs nothing")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pdmpolicy.analysis import DECLARED, DRY_RUN, KUBERNETES, NONE, RAILS, UNKNOWN, VM, analyse
-from pdmpolicy.effects import MAX_SCRIPT_DEPTH
+from pdmpolicy.effects import MAX_SCRIPT_DEPTH, MAX_SCRIPT_FILES
 from pdmpolicy.location import Loc
 from pdmpolicy.lower import PIPELINE_STAGES
 from pdmpolicy.pipeline import CiJob, Need, Pipeline, ScriptLine, Variable
@@ -534,3 +534,13 @@ def test_a_deploy_pipeline_is_not_buried_in_findings_about_its_auto_deploy_jobs(
     )
     code, report = verify(repo, run, told + PDM_JOB)
     assert report["findings"] == [] and code == 0
+
+
+def test_script_files_calling_each_other_many_times_stay_bounded(tmp_path: Path) -> None:
+    # Every file calls the next one 50 times: 50**4 calls if nothing bounded them.
+    for level in range(MAX_SCRIPT_DEPTH + 1):
+        (tmp_path / f"s{level}.sh").write_text(f"./s{level + 1}.sh\n" * 50, encoding="utf-8")
+    found = effect("./s0.sh", root=tmp_path)
+    assert found.effect == UNKNOWN
+    assert len(found.commands) < 50 * MAX_SCRIPT_FILES
+    assert any("read per job" in why for _, why in found.unknown_reasons())
