@@ -220,6 +220,24 @@ def reaching_value(effect: JobEffect, command: Command, name: str) -> str | None
     return reaching(command, effect.effective_variables, name)[0]
 
 
+GENERIC_RAILS = frozenset({"bundle", "rake", "rails"})
+"""Programs every Rails application migrates with (GitLab's own are `gitlab-*`)."""
+
+
+def _marks_a_pdm_pipeline(effect: JobEffect) -> bool:
+    if effect.kind != RAILS:
+        return True
+    for command in effect.commands:
+        if command.effect != RAILS:
+            continue
+        if command.command.program not in GENERIC_RAILS:
+            return True
+        value, _ = reaching(command.command, effect.effective_variables, "RAILS_ENV")
+        if value == "production":
+            return True
+    return False
+
+
 def _with_waits(found: list[CommandEffect], toolchain: Toolchain) -> tuple[CommandEffect, ...]:
     """Each k-ctl call marked with whether it is made to wait for the migrations Job."""
     wait = toolchain.kubernetes.wait
@@ -294,8 +312,13 @@ class Analysis:
     def concerns_pdms(self) -> bool:
         """The pipeline has an executor, or sets a variable that decides whether PDMs run
         (the toolchain's skip variables and VM switches), anywhere: at the top, in a job,
-        or in a script. Only such a pipeline has something to prove (`verify`)."""
-        if self.executors:
+        or in a script. Only such a pipeline has something to prove (`verify`).
+
+        Any Rails application's CI migrates its test database (`bundle exec rake
+        db:migrate`); only GitLab has post-deployment migrations. So a generic Rails
+        migrate marks a PDM pipeline only with RAILS_ENV=production; GitLab's own commands
+        (`gitlab-rake`, `gitlab-rails`, `gitlab-ctl`) always do."""
+        if any(_marks_a_pdm_pipeline(e) for e in self.executors):
             return True
         tool = self.toolchain
         watched = {tool.kubernetes.skip_variable, tool.rails.skip_variable, *tool.vm.switches}

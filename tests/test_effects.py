@@ -544,3 +544,38 @@ def test_script_files_calling_each_other_many_times_stay_bounded(tmp_path: Path)
     assert found.effect == UNKNOWN
     assert len(found.commands) < 50 * MAX_SCRIPT_FILES
     assert any("read per job" in why for _, why in found.unknown_reasons())
+
+
+RAILS_APP = """\
+rspec:
+  stage: test
+  variables:
+    RAILS_ENV: test
+  script:
+    - bundle exec rake db:create db:migrate
+    - bundle exec rspec
+rubocop:
+  stage: test
+  script:
+    - bundle exec rubocop
+"""
+
+
+def test_a_rails_application_migrating_its_test_database_has_nothing_to_prove(
+    repo: Repo, run: Any
+) -> None:
+    code, report = verify(repo, run, RAILS_APP)
+    assert (code, report["findings"]) == (0, [])
+    (entry,) = report["inventory"]
+    assert not entry["proved"]
+    assert [e["kind"] for e in entry["executors"]] == ["rails"]  # still shown for what it is
+    # In production, or with GitLab's own command, the same pipeline is a PDM pipeline.
+    for changed in (
+        RAILS_APP.replace("RAILS_ENV: test", "RAILS_ENV: production"),
+        RAILS_APP.replace("bundle exec rake db:create db:migrate", "gitlab-rake db:migrate"),
+    ):
+        code, report = verify(repo, run, changed)
+        assert code == 1
+        # rspec is the executor now; the job beside it cannot be seen through
+        found = {f["job"] for f in report["findings"] if f["policy"] == "effects-known"}
+        assert found == {"rubocop"}

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pdmpolicy.analysis import JobEffect
-from pdmpolicy.policies.base import BOTH_LAYERS, Context, Documentation, Policy, Violation
+from pdmpolicy.policies.base import (
+    BOTH_LAYERS,
+    Context,
+    Documentation,
+    Policy,
+    Violation,
+    has_something_to_prove,
+)
 from pdmpolicy.policies.examples import GSTG
 
 _NOTIFY = """\
@@ -86,8 +93,8 @@ class EffectsKnown(Policy):
     def check(self, context: Context) -> Iterator[Violation]:
         for view in context.pipelines:
             in_environment = view.environment is not None
-            if not in_environment and not view.analysis.concerns_pdms:
-                continue  # `verify` on a pipeline without PDMs: nothing to prove
+            if not has_something_to_prove(view):
+                continue  # `verify` on a pipeline without PDMs
             for effect in view.analysis.effects.values():
                 job = effect.job
                 contradiction = effect.contradiction

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pdmpolicy.location import Loc
-from pdmpolicy.policies.base import BOTH_LAYERS, Context, Documentation, Policy, Violation
+from pdmpolicy.policies.base import (
+    BOTH_LAYERS,
+    Context,
+    Documentation,
+    Policy,
+    Violation,
+    has_something_to_prove,
+)
 from pdmpolicy.policies.examples import GSTG, changed
 from pdmpolicy.prover.model import AFTER_FAILURE, OVERLAP, RETRIED
 from pdmpolicy.prover.prover import prove
@@ -59,7 +66,7 @@ class PdmAtMostOnce(Policy):
     def check(self, context: Context) -> Iterator[Violation]:
         for view in context.pipelines:
             pipeline = view.pipeline
-            if view.environment is None and not view.analysis.concerns_pdms:
+            if not has_something_to_prove(view):
                 # `verify` on a pipeline with no executor and no PDM variable: nothing to
                 # prove, and what the loader could not model cannot matter here.
                 continue

@@ -14,7 +14,7 @@ from typing import Any
 
 from pdmpolicy.analysis import JobEffect
 from pdmpolicy.errors import printable
-from pdmpolicy.policies.base import PipelineView, executors
+from pdmpolicy.policies.base import PipelineView, has_something_to_prove
 from pdmpolicy.reports.base import ReportInput
 
 NOTHING_TO_PROVE = "no PDM executor found: nothing to prove"
@@ -35,12 +35,8 @@ def _declared(effect: JobEffect) -> str:
     return " (declared)" if effect.is_declared else ""
 
 
-def _nothing(view: PipelineView) -> str:
-    """What a pipeline without executors says: under `check` an environment simply has none;
-    a loaded pipeline without PDM variables either has nothing to prove."""
-    if view.environment is None and not view.analysis.concerns_pdms:
-        return NOTHING_TO_PROVE
-    return NO_EXECUTOR
+def _executors(view: PipelineView) -> list[JobEffect]:
+    return _in_order(view, lambda e: e.is_executor)
 
 
 def inventory_json(report: ReportInput) -> list[dict[str, Any]]:
@@ -50,10 +46,10 @@ def inventory_json(report: ReportInput) -> list[dict[str, Any]]:
             {
                 "pipeline": view.pipeline.path,
                 "environment": view.environment,
-                "proved": view.environment is not None or view.analysis.concerns_pdms,
+                "proved": has_something_to_prove(view),
                 "executors": [
                     {"job": e.job.name, "kind": e.kind, "declared": e.is_declared}
-                    for e in executors(view)
+                    for e in _executors(view)
                 ],
                 "dry_runs": [
                     {"job": e.job.name, "declared": e.is_declared}
@@ -80,11 +76,20 @@ def inventory_json(report: ReportInput) -> list[dict[str, Any]]:
 
 def _parts(view: PipelineView) -> tuple[str, list[str]]:
     """(executors, further facts) of one pipeline, as plain text."""
-    found = [f"{e.job.name} ({e.label()})" for e in executors(view)]
-    line = " → ".join(found) if found else _nothing(view)
+    found = [f"{e.job.name} ({e.label()})" for e in _executors(view)]
     extra: list[str] = []
-    if line == NOTHING_TO_PROVE:
-        return line, extra  # what its jobs do cannot matter to PDMs
+    if not has_something_to_prove(view):
+        if found:  # a Rails application's own migrations (its test database)
+            rails = _executors(view)
+            jobs = ", ".join(e.job.name for e in rails)
+            verb = "migrates" if len(rails) == 1 else "migrate"
+            return (
+                f"nothing to prove: {jobs} {verb} a Rails database without PDMs (no PDM "
+                "variable, no RAILS_ENV=production, no gitlab-rake)",
+                extra,
+            )
+        return NOTHING_TO_PROVE, extra  # what its jobs do cannot matter to PDMs
+    line = " → ".join(found) if found else NO_EXECUTOR
     dry = _in_order(view, lambda e: e.is_dry_run)
     if dry:
         extra.append("dry runs: " + ", ".join(f"{e.job.name}{_declared(e)}" for e in dry))
