@@ -127,7 +127,8 @@ def load_base(root: Path, ref: str, directory: Path) -> tuple[EnvironmentView, .
             problems.extend(exc.problems)
             continue
         _validated(doc, Path(path).stem, environments, problems)
-    return views_of(_checked_set(environments, {Path(p).stem for p in files}, problems))
+    # Script files are read from the working tree (docs/effects.md, "Limits").
+    return views_of(_checked_set(environments, {Path(p).stem for p in files}, problems), root)
 
 
 def _require_directory(directory: Path, what: str) -> None:
