@@ -408,11 +408,14 @@ class Classifier:
         program = command.program
         words = [w for w in command.args if not w.startswith("-")]
         creating = sorted(JOB_CREATING.intersection(words))
-        if creating or any(dynamic(word) for word in command.args):
-            what = creating[0] if creating else "an argument from a variable"
-            why = f"{program} {what} can create the migrations Job"
+        if creating:
+            why = f"{program} {creating[0]} can create the migrations Job"
             return CommandEffect(UNKNOWN, command, why)
         subcommand = _subcommand(command.args)
+        if subcommand is not None and dynamic(subcommand):
+            why = f"{program}'s subcommand is computed at run time ({subcommand})"
+            return CommandEffect(UNKNOWN, command, why)
+        # A read-only subcommand stays one whatever its other arguments (`kubectl logs $POD`).
         if subcommand in CHART_TOOLS[program]:
             return CommandEffect(NONE, command, f"{program} {subcommand} creates nothing")
         why = f"{program} {subcommand or '(no subcommand)'} is not known to be harmless"

@@ -98,6 +98,8 @@ def test_kctl_spellings_are_executors(line: str) -> None:
         "kubectl apply -f migrations-job.yml",
         "kubectl -n gitlab create job --from=cronjob/x y",
         "kubectl exec deploy/toolbox -- gitlab-rake db:migrate",
+        "kubectl $VERB -f job.yml",
+        "helm $ACTION gitlab gitlab/gitlab",
         "make deploy",
         "xargs k-ctl -e gstg upgrade",
         "trap 'k-ctl -e gstg upgrade' EXIT",
@@ -579,3 +581,17 @@ def test_a_rails_application_migrating_its_test_database_has_nothing_to_prove(
         # rspec is the executor now; the job beside it cannot be seen through
         found = {f["job"] for f in report["findings"] if f["policy"] == "effects-known"}
         assert found == {"rubocop"}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "kubectl -n gitlab logs -f $POD",
+        'kubectl get job "$JOB" -o yaml',
+        "helm status gitlab --namespace $NAMESPACE",
+        "helmfile -e gstg diff",
+        "kubectl wait --for=condition=complete job -l app=migrations",
+    ],
+)
+def test_read_only_cluster_calls_are_none(line: str) -> None:
+    assert effect(line).effect == NONE
