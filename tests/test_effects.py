@@ -595,3 +595,30 @@ def test_a_rails_application_migrating_its_test_database_has_nothing_to_prove(
 )
 def test_read_only_cluster_calls_are_none(line: str) -> None:
     assert effect(line).effect == NONE
+
+
+def test_a_job_declared_executor_is_held_to_every_executor_policy(repo: Repo, run: Any) -> None:
+    from pdmpolicy.policies.examples import GSTG
+
+    repo.env(
+        "gstg.yml",
+        GSTG + "  gstg-extra-pdm:\n    runner: generic\n    effect: executor\n"
+        "    script:\n      - ./scripts/run-pdms.sh\n",
+    )
+    result = run("check", "--today", "2026-11-26", "--format", "json")
+    report = json.loads(result.out)
+    policies = {f["policy"] for f in report["findings"] if f["job"] == "gstg-extra-pdm"}
+    # unordered beside the other executors, and no timeout of its own
+    assert {"pdm-at-most-once", "pdm-executor-timeout"} <= policies
+    assert "effects-known" not in policies  # the declaration answers what was unknown
+    (entry,) = report["inventory"]
+    assert {"job": "gstg-extra-pdm", "kind": "declared", "declared": True} in entry["executors"]
+    text = run("check", "--today", "2026-11-26").out
+    assert "gstg-extra-pdm (executor (declared))" in text
+
+
+def test_the_text_inventory_marks_conditional_jobs(repo: Repo, run: Any) -> None:
+    _, _ = verify(repo, run, AUTO_DEPLOY + PDM_JOB)
+    text = run("verify", ".gitlab-ci.yml").out
+    assert "gprd:post-deploy-migrations (Kubernetes executor)" in text
+    assert "unknown: gprd-cny:auto-deploy (conditional), gprd-us-east1-b:auto-deploy" in text
