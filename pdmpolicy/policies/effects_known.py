@@ -14,6 +14,7 @@ from pdmpolicy.policies.base import (
     has_something_to_prove,
 )
 from pdmpolicy.policies.examples import GSTG
+from pdmpolicy.toolchain import Toolchain
 
 _NOTIFY = """\
   gstg-announce:
@@ -40,11 +41,13 @@ def _message(effect: JobEffect) -> str:
     return f"{head}: {'; '.join(shown)}{tail}"
 
 
-def _hint(effect: JobEffect, in_environment: bool) -> str:
+def _hint(effect: JobEffect, in_environment: bool, toolchain: Toolchain) -> str:
     if effect.conditional:
+        kubernetes = toolchain.kubernetes
         return (
-            "fix the value on the command line: SKIP_POST_DEPLOYMENT_MIGRATIONS=false to run "
-            "PDMs, any other value to skip them (for the VM tooling: its switch variables)"
+            f"fix the value on the command line: {kubernetes.skip_variable}="
+            f"{kubernetes.run_value} to run PDMs, any other value to skip them (for the VM "
+            "tooling: its switch variables)"
         )
     declare = (
         "; or declare what the job does with `effect: none | dry-run | executor` (runner: generic)"
@@ -118,6 +121,6 @@ class EffectsKnown(Policy):
                     _message(effect),
                     view.environment,
                     job.name,
-                    hint=_hint(effect, in_environment),
+                    hint=_hint(effect, in_environment, view.analysis.toolchain),
                     subject=f"{job.name}:{'conditional' if effect.conditional else 'unknown'}",
                 )
