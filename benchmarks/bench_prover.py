@@ -30,7 +30,10 @@ from pdmpolicy.prover.prover import prove
 
 STAGES = (".pre", "build", "test", "deploy", ".post")
 PATH = "bench.yml"
-KCTL = "env -u AUTO_DEPLOY -u GITLAB_IMAGE_TAG k-ctl -e gstg upgrade"
+KCTL = (
+    "env -u AUTO_DEPLOY -u GITLAB_IMAGE_TAG SKIP_POST_DEPLOYMENT_MIGRATIONS=false "
+    "k-ctl -e gstg upgrade"
+)
 VM = "env -u AUTO_DEPLOY -u GITLAB_IMAGE_TAG RUN_POST_DEPLOY_MIGRATIONS=true deploy-vms"
 
 

@@ -1,12 +1,10 @@
 """Effect analysis: what each job does to PDMs, and which jobs are ordered after which.
 
-Shared by every policy and by `explain`. A job *executes PDMs* because of what it runs,
-never because of its name (docs/environment-files.md):
-- a k-ctl call whose action is `upgrade`/`install` without `-D` is a Kubernetes executor
-  (whether it really runs PDMs then depends on SKIP_POST_DEPLOYMENT_MIGRATIONS, which
-  `skip-flag-false` checks; for the safety invariants every such call counts);
-- a call of the VM tooling with RUN_POST_DEPLOY_MIGRATIONS "true" is a VM executor;
-- a k-ctl call with `-D` or action `template` is a dry run.
+Shared by every policy and by `explain`. A job's effect is the most dangerous effect of the
+commands its script runs (`effects.py`, read against the team's `Toolchain`): an executor
+(Kubernetes, VM, Rails), unknown (conditional included), a dry run, or none. A `runner:
+generic` job's declared `effect:` stands where the analysis sees less; where it sees an
+executor the declaration cannot lower it (docs/effects.md).
 
 Ordering: `after_success[b]` is the set of jobs that b can start only after they succeeded
 (or never started). The rules, with their GitLab sources, are in docs/model.md.
@@ -15,58 +13,52 @@ Ordering: `after_success[b]` is the set of jobs that b can start only after they
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
+from pathlib import Path
 
-from pdmpolicy import names
+from pdmpolicy.effects import (
+    DECLARED,
+    DRY_RUN,
+    EXECUTOR_KINDS,
+    KUBERNETES,
+    NONE,
+    RAILS,
+    UNKNOWN,
+    VM,
+    Classifier,
+    CommandEffect,
+    KctlCall,
+    file_reader,
+    is_wait_command,
+    parse_kctl,
+    reaching,
+    script_functions,
+    worst,
+)
 from pdmpolicy.location import Loc
+from pdmpolicy.model import Environment
 from pdmpolicy.pipeline import CiJob, Pipeline, Variable
 from pdmpolicy.shell import Command, read_script
+from pdmpolicy.toolchain import DEFAULT, Toolchain
 
-KUBERNETES = "kubernetes"
-VM = "vm"
+__all__ = [
+    "DECLARED",
+    "DRY_RUN",
+    "KUBERNETES",
+    "NONE",
+    "RAILS",
+    "UNKNOWN",
+    "VM",
+    "Analysis",
+    "JobEffect",
+    "KctlCall",
+    "analyse",
+    "parse_kctl",
+    "reaching_value",
+]
 
-
-@dataclass(frozen=True)
-class KctlCall:
-    """A k-ctl command line, read back from a script."""
-
-    environment: str | None
-    stage: str
-    action: str | None
-    dry_run: bool
-    command: Command
-
-    @property
-    def runs_for_real(self) -> bool:
-        return self.action in ("upgrade", "install") and not self.dry_run
-
-
-def parse_kctl(command: Command) -> KctlCall:
-    environment = None
-    stage = "main"
-    action = None
-    dry_run = False
-    args = list(command.args)
-    index = 0
-    while index < len(args):
-        word = args[index]
-        if word in ("-e", "-s") and index + 1 < len(args):
-            if word == "-e":
-                environment = args[index + 1]
-            else:
-                stage = args[index + 1]
-            index += 1
-        elif word.startswith("-e") and len(word) > 2:
-            environment = word[2:]
-        elif word.startswith("-s") and len(word) > 2:
-            stage = word[2:]
-        elif word == "-D":
-            dry_run = True
-        elif not word.startswith("-") and action is None:
-            action = word
-        index += 1
-    return KctlCall(environment, stage, action, dry_run, command)
+_SHOWN = {KUBERNETES: "Kubernetes", VM: "VM", RAILS: "Rails", DECLARED: "declared"}
 
 
 @dataclass(frozen=True)
@@ -74,29 +66,63 @@ class JobEffect:
     """What one job does, read from its script and variables."""
 
     job: CiJob
-    kctl_calls: tuple[KctlCall, ...]
-    vm_calls: tuple[Command, ...]
+    commands: tuple[CommandEffect, ...]
+    """Every command the script runs (script files followed), with its effect."""
     effective_variables: Mapping[str, Variable]
     """Job variables over inherited top-level ones: what the script's environment holds
     (before trigger/pipeline variables, which beat both)."""
     unparsable: tuple[tuple[Loc, str], ...]
+    declared: str | None = None
+    """The job's `effect:` (environment files only)."""
+    incomplete: str | None = None
+    """Why the job's definition could not be read whole (then its effect is unknown)."""
+
+    @cached_property
+    def strongest(self) -> CommandEffect | None:
+        """The most dangerous command, first in script order among equals."""
+        return worst(self.commands)
 
     @property
-    def executor_calls(self) -> tuple[KctlCall, ...]:
-        return tuple(call for call in self.kctl_calls if call.runs_for_real)
+    def recognised(self) -> str:
+        """The effect the analysis sees, declaration aside."""
+        found = self.strongest.effect if self.strongest else NONE
+        if (self.unparsable or self.incomplete) and found in (NONE, DRY_RUN):
+            return UNKNOWN
+        return found
 
     @property
-    def runs_vm_pdms(self) -> bool:
-        return any(_reaching(self, call, names.VM_RUN_VARIABLE) == "true" for call in self.vm_calls)
+    def effect(self) -> str:
+        """The job's one effect: kubernetes, vm, rails, declared (an executor), dry-run,
+        unknown or none. A declaration never makes it less dangerous than an executor seen."""
+        seen = self.recognised
+        if self.declared is None or seen in EXECUTOR_KINDS:
+            return seen
+        if self.declared == "executor":
+            return DECLARED
+        return DRY_RUN if self.declared == DRY_RUN else NONE
+
+    @property
+    def is_declared(self) -> bool:
+        """The effect shown is the declaration, not what the analysis saw."""
+        return self.declared is not None and self.recognised not in EXECUTOR_KINDS
+
+    @property
+    def contradiction(self) -> str | None:
+        """Why the declaration is false: it says none or dry-run, the script runs PDMs."""
+        if self.declared in ("none", DRY_RUN) and self.recognised in EXECUTOR_KINDS:
+            strongest = self.strongest
+            assert strongest is not None
+            return (
+                f"{self.job.name} is declared effect: {self.declared}, but it runs PDMs: "
+                f"{strongest.why}: {strongest.shown()}"
+            )
+        return None
 
     @property
     def kind(self) -> str | None:
-        """'kubernetes' or 'vm' for an executor, else None."""
-        if self.executor_calls:
-            return KUBERNETES
-        if self.runs_vm_pdms:
-            return VM
-        return None
+        """The executor kind ('kubernetes', 'vm', 'rails', 'declared'), else None."""
+        effect = self.effect
+        return effect if effect in EXECUTOR_KINDS else None
 
     @property
     def is_executor(self) -> bool:
@@ -104,23 +130,85 @@ class JobEffect:
 
     @property
     def is_dry_run(self) -> bool:
+        return self.effect == DRY_RUN
+
+    @property
+    def is_unknown(self) -> bool:
+        return self.effect == UNKNOWN
+
+    @property
+    def conditional(self) -> bool:
+        """Unknown only because pipeline variables decide whether it runs PDMs."""
         return (
-            any(call.dry_run or call.action == "template" for call in self.kctl_calls)
-            and not self.is_executor
+            self.is_unknown
+            and bool(self.unknowns)
+            and all(c.conditional for c in self.unknowns)
+            and not (self.unparsable or self.incomplete)
         )
+
+    @property
+    def unknowns(self) -> tuple[CommandEffect, ...]:
+        """The commands that make the job unknown."""
+        return tuple(c for c in self.commands if c.effect == UNKNOWN)
+
+    def unknown_reasons(self) -> tuple[tuple[Loc, str], ...]:
+        """(where, why) for each thing that keeps the analysis from seeing the effect."""
+        reasons = []
+        if self.incomplete:
+            reasons.append((self.job.loc, self.incomplete))
+        for loc, problem in self.unparsable:
+            reasons.append((loc, f"the shell cannot read this line: {problem}"))
+        for command in self.unknowns:
+            reasons.append((command.command.loc, f"{command.why}: {command.shown()}"))
+        return tuple(reasons)
+
+    @property
+    def kctl_calls(self) -> tuple[KctlCall, ...]:
+        return tuple(c.kctl for c in self.commands if c.kctl is not None)
+
+    @property
+    def executor_calls(self) -> tuple[KctlCall, ...]:
+        """The k-ctl calls that run PDMs."""
+        return tuple(c.kctl for c in self.commands if c.kctl is not None and c.effect == KUBERNETES)
+
+    @property
+    def vm_calls(self) -> tuple[Command, ...]:
+        """The commands that run PDMs on the VMs (a switch reaches them)."""
+        return tuple(c.command for c in self.commands if c.effect == VM)
+
+    @property
+    def runs_vm_pdms(self) -> bool:
+        return bool(self.vm_calls)
+
+    def label(self) -> str:
+        """The effect in one or two words, `(declared)` where the declaration stands."""
+        effect = self.effect
+        text = f"{_SHOWN[effect]} executor" if effect in EXECUTOR_KINDS else effect
+        if effect == DECLARED:
+            text = "executor"
+        if self.conditional:
+            text = "unknown (conditional)"
+        return f"{text} (declared)" if self.is_declared else text
 
     def describe(self) -> str:
         """What the job does to PDMs, in a few words."""
-        if self.kind == KUBERNETES:
+        strongest = self.strongest
+        declared = " (declared)" if self.is_declared else ""
+        if self.kind == KUBERNETES and self.executor_calls:
             call = self.executor_calls[0]
-            skip = reaching_value(self, call.command, names.SKIP_VARIABLE)
-            state = "runs PDMs" if skip == "false" else "would skip PDMs"
-            return f"Kubernetes executor ({state}, k-ctl -e {call.environment} {call.action})"
+            return f"Kubernetes executor (runs PDMs, k-ctl -e {call.environment} {call.action})"
         if self.kind == VM:
             return "VM executor (runs PDMs on the deploy VMs)"
+        if self.kind == RAILS and strongest is not None:
+            return f"Rails executor ({strongest.why})"
+        if self.kind == DECLARED:
+            return "executor (declared; the script shows no known executor)"
         if self.is_dry_run:
-            return "dry run (shows the migrations Job, runs nothing)"
-        return "does not run PDMs"
+            return f"dry run{declared} (shows the migrations Job, runs nothing)"
+        if self.is_unknown:
+            (_, why), *_ = self.unknown_reasons()
+            return f"unknown{' (conditional)' if self.conditional else ''}: {why}"
+        return f"does not run PDMs{declared}"
 
 
 def reaching_value(effect: JobEffect, command: Command, name: str) -> str | None:
@@ -129,27 +217,58 @@ def reaching_value(effect: JobEffect, command: Command, name: str) -> str | None
     Trigger and pipeline variables beat YAML variables (not the script), so a value from
     the job's `variables:` is only what holds when no such variable is passed.
     """
-    return _reaching(effect, command, name)
+    return reaching(command, effect.effective_variables, name)[0]
 
 
-def _reaching(effect: JobEffect, command: Command, name: str) -> str | None:
-    if name in command.assigned:
-        return command.assigned[name]
-    if name in command.stripped or command.clean_environment:
-        return None
-    variable = effect.effective_variables.get(name)
-    return variable.value if variable else None
+GENERIC_RAILS = frozenset({"bundle", "rake", "rails"})
+"""Programs every Rails application migrates with (GitLab's own are `gitlab-*`)."""
 
 
-def _effect(pipeline: Pipeline, job: CiJob) -> JobEffect:
+def _marks_a_pdm_pipeline(effect: JobEffect) -> bool:
+    if effect.kind != RAILS:
+        return True
+    for command in effect.commands:
+        if command.effect != RAILS:
+            continue
+        if command.command.program not in GENERIC_RAILS:
+            return True
+        value, _ = reaching(command.command, effect.effective_variables, "RAILS_ENV")
+        if value == "production":
+            return True
+    return False
+
+
+def _with_waits(found: list[CommandEffect], toolchain: Toolchain) -> tuple[CommandEffect, ...]:
+    """Each k-ctl call marked with whether it is made to wait for the migrations Job."""
+    wait = toolchain.kubernetes.wait
+    result = []
+    for index, effect in enumerate(found):
+        call = effect.kctl
+        if call is not None:
+            if wait.style == "input":
+                waits = call.command.assigned.get(wait.variable) == wait.value
+            else:
+                waits = any(
+                    is_wait_command(later.command, toolchain) for later in found[index + 1 :]
+                )
+            effect = replace(effect, kctl=replace(call, waits=waits))
+        result.append(effect)
+    return tuple(result)
+
+
+def _effect(pipeline: Pipeline, job: CiJob, toolchain: Toolchain, root: Path | None) -> JobEffect:
     variables = {v.name: v for v in pipeline.inherited_variables(job)}
     variables.update({v.name: v for v in job.variables})
+    lines = [(line.text, line.loc) for line in job.script]
     # A line the shell rejects must not hide the k-ctl call on the line before it.
-    found, errors = read_script([(line.text, line.loc) for line in job.script])
-    unparsable = tuple(errors)
-    kctl = tuple(parse_kctl(c) for c in found if c.program == names.KCTL)
-    vm = tuple(c for c in found if c.program == names.VM_TOOL)
-    return JobEffect(job, kctl, vm, variables, unparsable)
+    found, errors = read_script(lines)
+    functions = script_functions([text for text, _ in lines])
+    classifier = Classifier(toolchain, variables, file_reader(root), functions)
+    commands = _with_waits(classifier.job(found), toolchain)
+    incomplete = getattr(job, "incomplete", None)  # set by the loader for unreadable includes
+    return JobEffect(
+        job, commands, variables, tuple(errors), job.declared_effect, incomplete or None
+    )
 
 
 def _outcomes(job: CiJob) -> list[tuple[str, bool]]:
@@ -177,10 +296,40 @@ class Analysis:
 
     pipeline: Pipeline
     effects: Mapping[str, JobEffect]
+    toolchain: Toolchain = DEFAULT
 
     @property
     def executors(self) -> tuple[JobEffect, ...]:
+        """Jobs that run PDMs (recognised or declared), in file order. The safety policies
+        prove over these; unknown and conditional jobs are reported by `effects-known`."""
         return tuple(e for e in self.effects.values() if e.is_executor)
+
+    @property
+    def unknown(self) -> tuple[JobEffect, ...]:
+        return tuple(e for e in self.effects.values() if e.is_unknown)
+
+    @cached_property
+    def concerns_pdms(self) -> bool:
+        """The pipeline has an executor, or sets a variable that decides whether PDMs run
+        (the toolchain's skip variables and VM switches), anywhere: at the top, in a job,
+        or in a script. Only such a pipeline has something to prove (`verify`).
+
+        Any Rails application's CI migrates its test database (`bundle exec rake
+        db:migrate`); only GitLab has post-deployment migrations. So a generic Rails
+        migrate marks a PDM pipeline only with RAILS_ENV=production; GitLab's own commands
+        (`gitlab-rake`, `gitlab-rails`, `gitlab-ctl`) always do."""
+        if any(_marks_a_pdm_pipeline(e) for e in self.executors):
+            return True
+        tool = self.toolchain
+        watched = {tool.kubernetes.skip_variable, tool.rails.skip_variable, *tool.vm.switches}
+        if any(v.name in watched for v in self.pipeline.variables):
+            return True
+        for effect in self.effects.values():
+            if any(v.name in watched for v in effect.job.variables):
+                return True
+            if any(watched & c.command.assigned.keys() for c in effect.commands):
+                return True
+        return False
 
     def effect(self, name: str) -> JobEffect:
         return self.effects[name]
@@ -272,5 +421,27 @@ class Analysis:
         return tuple(done)
 
 
-def analyse(pipeline: Pipeline) -> Analysis:
-    return Analysis(pipeline, {job.name: _effect(pipeline, job) for job in pipeline.jobs})
+def declare_effects(pipeline: Pipeline, environment: Environment) -> Pipeline:
+    """The lowered pipeline with each generic job's declared `effect:` on its CiJob.
+
+    (Lowering could carry it itself; kept here until it does.)"""
+    declared = {job.name: job.effect for job in environment.jobs if job.effect is not None}
+    if not declared:
+        return pipeline
+    jobs = tuple(
+        replace(job, declared_effect=declared[job.name]) if job.name in declared else job
+        for job in pipeline.jobs
+    )
+    return replace(pipeline, jobs=jobs)
+
+
+def analyse(
+    pipeline: Pipeline, toolchain: Toolchain = DEFAULT, *, root: Path | None = None
+) -> Analysis:
+    """Effects and ordering of `pipeline`, recognising the tools `toolchain` describes.
+
+    `root`: the repository, for script files a job calls (`./scripts/deploy.sh`); without
+    it such a call is unknown.
+    """
+    effects = {job.name: _effect(pipeline, job, toolchain, root) for job in pipeline.jobs}
+    return Analysis(pipeline, effects, toolchain)

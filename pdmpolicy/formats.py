@@ -78,6 +78,9 @@ ENVIRONMENT_KEYS: dict[str, str] = {
     "jobs.<job>.kctl.variables.<NAME>": "A variable's value: always a string.",
     "jobs.<job>.script": "The commands of a `generic` job, one line each; pdmpolicy reads "
     "them to decide what the job does to PDMs.",
+    "jobs.<job>.effect": "For a `generic` job only: what it does to PDMs, declared (`none`, "
+    "`dry-run`, `executor`) where the analysis cannot see it; a declaration never lowers "
+    "what the analysis sees (docs/effects.md).",
 }
 """What each key of an environment file means, by its path (`<job>`, `<NAME>`: any key)."""
 

@@ -18,10 +18,15 @@ def mermaid(view: EnvironmentView) -> str:
     for name in order:
         effect = analysis.effect(name)
         label = name
+        declared = " (declared)" if effect.is_declared else ""
         if effect.kind:
             label = f"{name}<br/>{effect.kind.upper()} EXECUTOR"
         elif effect.is_dry_run:
-            label = f"{name}<br/>dry run"
+            label = f"{name}<br/>dry run{declared}"
+        elif effect.is_unknown:
+            label = f"{name}<br/>{effect.label()}"
+        elif declared:
+            label = f"{name}<br/>none{declared}"
         shape = f'[["{label}"]]' if effect.is_executor else f'["{label}"]'
         lines.append(f"  {ids[name]}{shape}")
     for name in order:

@@ -72,6 +72,8 @@ class Job:
     script: tuple[tuple[str, Loc], ...] | None
     loc: Loc
     locs: Locs = field(repr=False, compare=False)
+    effect: str | None = None
+    """`effect:` of a `runner: generic` job: what it declares it does (docs/effects.md)."""
 
     def loc_of(self, name: str) -> Loc:
         return self.locs.get(name, self.loc)
@@ -148,6 +150,7 @@ def _job(path: str, jobs: Any, name: str) -> Job:
         ),
         loc=key_loc(path, jobs, name),
         locs=_locs(path, data),
+        effect=str(data["effect"]) if "effect" in data else None,
     )
 
 

@@ -129,6 +129,9 @@ class CiJob:
     artifacts: Artifacts | None = field(default=None, compare=False)
     """What the job keeps. It changes nothing about which jobs run or when, so it takes no
     part in comparing jobs (the GitLab loader ignores `artifacts:`)."""
+    declared_effect: str | None = None
+    """`effect:` of a `runner: generic` job in an environment file (none, dry-run, executor):
+    what the team says the job does where the analysis cannot see (docs/effects.md)."""
 
     def loc_of(self, name: str) -> Loc:
         return self.locs.get(name, self.loc)

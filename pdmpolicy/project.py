@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pdmpolicy import gitref
-from pdmpolicy.analysis import analyse
+from pdmpolicy.analysis import analyse, declare_effects
 from pdmpolicy.config import PolicySet, load_policy_set
 from pdmpolicy.errors import InputError, Problem, UsageError
 from pdmpolicy.load import Document, parse_document, read_yaml
@@ -96,12 +96,14 @@ def _checked_set(
     return environments
 
 
-def views_of(environments: list[Environment]) -> tuple[EnvironmentView, ...]:
-    """Lowered and analysed, in name order."""
+def views_of(
+    environments: list[Environment], root: Path | None = None
+) -> tuple[EnvironmentView, ...]:
+    """Lowered and analysed, in name order; `root` holds the script files jobs call."""
     views = []
     for environment in sorted(environments, key=lambda e: e.name):
-        pipeline = lower(environment)
-        views.append(EnvironmentView(environment, pipeline, analyse(pipeline)))
+        pipeline = declare_effects(lower(environment), environment)
+        views.append(EnvironmentView(environment, pipeline, analyse(pipeline, root=root)))
     return tuple(views)
 
 
@@ -125,7 +127,8 @@ def load_base(root: Path, ref: str, directory: Path) -> tuple[EnvironmentView, .
             problems.extend(exc.problems)
             continue
         _validated(doc, Path(path).stem, environments, problems)
-    return views_of(_checked_set(environments, {Path(p).stem for p in files}, problems))
+    # Script files are read from the working tree (docs/effects.md, "Limits").
+    return views_of(_checked_set(environments, {Path(p).stem for p in files}, problems), root)
 
 
 def _require_directory(directory: Path, what: str) -> None:
@@ -186,4 +189,4 @@ def load_project(root: Path, environments_dir: Path, policies_dir: Path) -> Proj
         problems.extend(exc.problems)
     if problems or policy_set is None:
         raise InputError(problems)
-    return Project(root, views_of(environments), policy_set)
+    return Project(root, views_of(environments, root), policy_set)

@@ -18,6 +18,7 @@ from typing import Any
 import cerberus
 
 from pdmpolicy import names
+from pdmpolicy.effects import DECLARABLE
 from pdmpolicy.errors import Problem
 from pdmpolicy.load import Document
 from pdmpolicy.location import key_loc, resolve, value_loc
@@ -152,6 +153,7 @@ _JOB = {
         "empty": False,
         "schema": _string(regex=r"^[^\n\r]*$"),
     },
+    "effect": {"type": "string", "allowed": list(DECLARABLE)},
 }
 ENVIRONMENT_SCHEMA: dict[str, Any] = {
     "environment": {**_NAME, "required": True},
@@ -401,6 +403,8 @@ def validate_shape(doc: Document) -> list[Problem]:
 
 
 _RUNNER_KEYS = {"vm": set(), "kubernetes": {"kctl"}, "generic": {"script"}}
+_GENERIC_ONLY = ("effect",)
+"""Keys only a `runner: generic` job may have but need not."""
 
 
 def check_references(doc: Document, stem: str) -> list[Problem]:
@@ -431,6 +435,16 @@ def check_references(doc: Document, stem: str) -> list[Problem]:
             if key in job and key not in _RUNNER_KEYS[runner]:
                 problems.append(
                     Problem(key_loc(path, job, key), f"'{key}' does not apply to runner: {runner}")
+                )
+        for key in _GENERIC_ONLY:
+            if key in job and runner != "generic":
+                problems.append(
+                    Problem(
+                        key_loc(path, job, key),
+                        f"'{key}' does not apply to runner: {runner}",
+                        f"the analysis sees what a runner: {runner} job does; only a "
+                        "runner: generic job declares its effect",
+                    )
                 )
         for key in _RUNNER_KEYS[runner]:
             if key not in job:

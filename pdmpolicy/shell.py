@@ -49,6 +49,9 @@ class Command:
     """`env -i`: the process inherits nothing."""
     loc: Loc
     text: str = field(compare=False)
+    word: str = field(default="", compare=False)
+    """The program as written (`./bin/k-ctl`, `$TOOL`): a path to read, or a word the script
+    computes at run time."""
 
 
 class ShellSyntaxError(ValueError):
@@ -352,11 +355,13 @@ class _Process:
     assigned: dict[str, str]
     stripped: set[str]
     clean: bool = False
+    word: str = ""
 
     def next_program(self, position: int) -> bool:
         """Make args[position] the program; False when there is none."""
         if position >= len(self.args):
             return False
+        self.word = self.args[position]
         self.program = _base(self.args[position])
         self.args = self.args[position + 1 :]
         return True
@@ -495,6 +500,7 @@ def _command(
             else:
                 state.shell[name] = value
         return
+    process.word = words[index].text
     process.program = _base(words[index].text)
     process.args = [word.text for word in words[index + 1 :]]
     if process.program == "export":
@@ -519,6 +525,7 @@ def _command(
                 command.clean_environment or process.clean,
                 loc,
                 text,
+                command.word,
             )
         return
     yield Command(
@@ -529,6 +536,7 @@ def _command(
         process.clean,
         loc,
         text,
+        process.word,
     )
 
 

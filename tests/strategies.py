@@ -6,6 +6,7 @@ import copy
 import datetime as dt
 import json
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -24,7 +25,10 @@ from pdmpolicy.pipeline import Choice, CiJob, Need, Pipeline, ScriptLine
 
 STAGES = (".pre", "build", "test", "deploy", ".post")
 PATH = "ci/generated.yml"
-EXECUTOR_SCRIPT = "env -u AUTO_DEPLOY -u GITLAB_IMAGE_TAG k-ctl -e gstg upgrade"
+EXECUTOR_SCRIPT = (
+    "env -u AUTO_DEPLOY -u GITLAB_IMAGE_TAG SKIP_POST_DEPLOYMENT_MIGRATIONS=false "
+    "k-ctl -e gstg upgrade"
+)
 OTHER_SCRIPT = "echo checking"
 LOC_KEYS = ("stage", "needs", "when", "allow_failure", "retry", "resource_group", "script")
 
@@ -612,3 +616,122 @@ def environment_sets(draw: st.DrawFn) -> EnvSet:
             if job["runner"] == "kubernetes" and draw(st.integers(0, 3)) == 0:
                 job["kctl"]["wait_for_jobs"] = draw(st.booleans())
     return env_set
+
+
+# ---------------------------------------------------------------------------------------
+# Scripts that hide a command: a PDM command (or a harmless one) spelled through wrappers,
+# paths, quoting, line continuations, `sh -c`, functions, `if`, exported variables and
+# script files (transparent: the analysis must see through them), or through `eval`, a
+# command word from a variable, `source` and missing files (opaque: unknown at best).
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShellCommand:
+    """A command to hide: `assignments` for its process, then its words."""
+
+    assignments: tuple[tuple[str, str], ...]
+    words: tuple[str, ...]
+    runs_pdms: bool
+
+
+PDM_COMMANDS = (
+    ShellCommand(
+        (("SKIP_POST_DEPLOYMENT_MIGRATIONS", "false"),), ("k-ctl", "-e", "gstg", "upgrade"), True
+    ),
+    ShellCommand((), ("gitlab-rake", "db:migrate"), True),
+    ShellCommand((), ("bundle", "exec", "rake", "db:migrate"), True),
+    ShellCommand((("RUN_POST_DEPLOY_MIGRATIONS", "true"),), ("ansible-playbook", "pdm.yml"), True),
+)
+HARMLESS_COMMANDS = (
+    ShellCommand(
+        (("SKIP_POST_DEPLOYMENT_MIGRATIONS", "true"),), ("k-ctl", "-e", "gstg", "upgrade"), False
+    ),
+    ShellCommand((), ("k-ctl", "-e", "gstg", "list"), False),
+    ShellCommand((("SKIP_POST_DEPLOYMENT_MIGRATIONS", ""),), ("gitlab-rake", "db:migrate"), False),
+    ShellCommand((), ("echo", "k-ctl", "upgrade"), False),
+)
+
+
+TRANSPARENT_STEPS = ("sh -c", "bash -c", "if", "function", "and", "or", "file", "bash file")
+OPAQUE_STEPS = ("eval", "variable", "missing", "source")
+
+
+@dataclass
+class HiddenScript:
+    """Job script lines and the repository files they call."""
+
+    lines: list[str]
+    files: dict[str, str]
+    transparent: bool
+    runs_pdms: bool
+    steps: list[str] = field(default_factory=list)
+
+
+def _quote(draw: Any, word: str) -> str:
+    style = draw(st.sampled_from(("plain", "single", "double")))
+    if style == "single":
+        return f"'{word}'"
+    if style == "double":
+        return f'"{word}"'
+    return word
+
+
+@st.composite
+def hidden_scripts(draw: Any, commands: Sequence[ShellCommand] = PDM_COMMANDS) -> HiddenScript:
+    command = draw(st.sampled_from(commands))
+    steps: list[str] = []
+    before: list[str] = []
+    how = draw(st.sampled_from(("inline", "env", "export")))
+    steps.append(how)
+    prefix = [
+        f"{name}={_quote(draw, value) if value else value}" for name, value in command.assignments
+    ]
+    program, *args = command.words
+    if program == "k-ctl":
+        program = draw(st.sampled_from(("", "bin/", "./bin/", "/usr/local/bin/"))) + program
+    wrapper = draw(st.sampled_from(("", "exec ", "command ", "timeout 1h ", "nice -n 5 ")))
+    words = [_quote(draw, program)] + [_quote(draw, word) for word in args]
+    separator = " \\\n  " if draw(st.booleans()) else " "
+    if how == "inline":
+        line = " ".join(prefix) + (" " if prefix else "") + wrapper + separator.join(words)
+    elif how == "env":
+        line = "env " + " ".join(prefix) + (" " if prefix else "") + wrapper + separator.join(words)
+    else:
+        before = [f"export {assignment}" for assignment in prefix]
+        line = wrapper + separator.join(words)
+    files: dict[str, str] = {}
+    transparent = True
+    for index in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from(TRANSPARENT_STEPS + OPAQUE_STEPS))
+        steps.append(kind)
+        quoted = shlex.quote(line)
+        if kind in ("sh -c", "bash -c"):
+            line = f"{kind} {quoted}"
+        elif kind == "if":
+            line = f"if true; then\n  {line}\nfi"
+        elif kind == "function":
+            line = f"run_{index}() {{\n  {line}\n}}\nrun_{index}"
+        elif kind == "and":
+            line = f"echo start && {line}"
+        elif kind == "or":
+            line = f"{line} || exit 1"
+        elif kind in ("file", "bash file"):
+            path = f"scripts/step-{index}.sh"
+            files[path] = f"#!/bin/sh\nset -eu\n{line}\n"
+            line = f"./{path}" if kind == "file" else f"bash {path}"
+        elif kind == "eval":
+            line = f"eval {quoted}"
+            transparent = False
+        elif kind == "variable":
+            line = f'STEP={quoted}; sh -c "$STEP"'
+            transparent = False
+        elif kind == "missing":
+            line = f"./scripts/missing-{index}.sh"
+            transparent = False
+        else:
+            path = f"scripts/sourced-{index}.sh"
+            files[path] = line + "\n"
+            line = f". ./{path}"
+            transparent = False
+    return HiddenScript([*before, line], files, transparent, command.runs_pdms, steps)

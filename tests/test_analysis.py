@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pdmpolicy.analysis import KUBERNETES, VM, Analysis, analyse
+from pdmpolicy.analysis import DRY_RUN, KUBERNETES, NONE, UNKNOWN, VM, Analysis, analyse
 from pdmpolicy.load import Document, parse_text
 from pdmpolicy.location import Loc
 from pdmpolicy.lower import PIPELINE_STAGES, lower
@@ -160,14 +160,17 @@ def test_kctl_canary_stage_is_read_back() -> None:
     assert effect.executor_calls[0].stage == "cny"
 
 
-def test_kctl_without_the_skip_flag_would_skip_pdms_but_still_counts() -> None:
+def test_kctl_without_the_skip_flag_is_conditional() -> None:
+    # Pipeline and trigger variables decide: unknown (conditional), never "none".
     effect = lowered(
         KCTL_JOB.format(action="upgrade", dry_run="false").replace(
             '    variables:\n      SKIP_POST_DEPLOYMENT_MIGRATIONS: "false"\n', ""
         )
     ).effect("k")
-    assert effect.kind == KUBERNETES
-    assert "would skip PDMs" in effect.describe()
+    assert effect.kind is None
+    assert effect.effect == UNKNOWN
+    assert effect.conditional
+    assert effect.describe().startswith("unknown (conditional)")
 
 
 VM_JOB = """\
@@ -186,12 +189,17 @@ def test_vm_tool_with_run_true_is_a_vm_executor(value: str) -> None:
 
 
 @pytest.mark.parametrize("value", ['"false"', '"TRUE"', '"1"', '"yes"', '""'])
-def test_vm_tool_with_any_other_value_is_not_an_executor(value: str) -> None:
-    assert lowered(VM_JOB.format(value=value)).effect("v").kind is None
+def test_vm_tool_with_any_other_job_value_is_conditional(value: str) -> None:
+    # a pipeline variable beats the job's value: the VM tooling may still run PDMs
+    effect = lowered(VM_JOB.format(value=value)).effect("v")
+    assert effect.kind is None
+    assert effect.conditional
 
 
-def test_vm_tool_without_the_variable_is_not_an_executor() -> None:
-    assert lowered("v:\n  runner: vm\n").effect("v").kind is None
+def test_vm_tool_without_the_variable_is_conditional() -> None:
+    effect = lowered("v:\n  runner: vm\n").effect("v")
+    assert effect.kind is None
+    assert effect.conditional
 
 
 def test_a_vm_executor_does_not_inherit_top_level_variables_unless_listed() -> None:
@@ -203,7 +211,7 @@ def test_a_vm_executor_does_not_inherit_top_level_variables_unless_listed() -> N
 
 def test_run_true_only_at_the_top_level_does_not_reach_the_lowered_vm_job() -> None:
     top = 'variables:\n  RUN_POST_DEPLOY_MIGRATIONS: "true"\n'
-    assert lowered("v:\n  runner: vm\n", top=top).effect("v").kind is None
+    assert lowered("v:\n  runner: vm\n", top=top).effect("v").conditional
     listed = "v:\n  runner: vm\n  inherit_variables: [RUN_POST_DEPLOY_MIGRATIONS]\n"
     assert lowered(listed, top=top).effect("v").kind == VM
 
@@ -225,15 +233,23 @@ def test_generic_script_mentioning_kctl_is_not_an_executor() -> None:
 # Executors from hand-written scripts
 
 
+RUN = "SKIP_POST_DEPLOYMENT_MIGRATIONS=false"
+
+
 @pytest.mark.parametrize(
     "line",
     [
-        "k-ctl -e gstg upgrade",
-        "k-ctl -egstg upgrade",
-        "k-ctl -e gstg install",
-        "/usr/local/bin/k-ctl -e gstg upgrade",
-        "sh -c 'k-ctl -e gstg upgrade'",
-        "env -u AUTO_DEPLOY k-ctl -e gstg upgrade 2>&1 | tee log",
+        f"{RUN} k-ctl -e gstg upgrade",
+        f"{RUN} k-ctl -egstg upgrade",
+        f"{RUN} k-ctl -e gstg install",
+        f"{RUN} /usr/local/bin/k-ctl -e gstg upgrade",
+        f"{RUN} ./bin/k-ctl -e gstg upgrade",
+        f"sh -c '{RUN} k-ctl -e gstg upgrade'",
+        f"bash -c 'export {RUN}; exec k-ctl -e gstg upgrade'",
+        f"env -u AUTO_DEPLOY {RUN} k-ctl -e gstg upgrade 2>&1 | tee log",
+        f"env {RUN} command k-ctl -e gstg upgrade",
+        f"{RUN} k-ctl \\\n  -e gstg \\\n  upgrade",
+        f"{RUN} k-ctl -e gstg $ACTION",
     ],
 )
 def test_kctl_calls_that_execute(line: str) -> None:
@@ -241,11 +257,32 @@ def test_kctl_calls_that_execute(line: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "line",
-    ["k-ctl -e gstg -D upgrade", "k-ctl -e gstg template", "k-ctl -e gstg list", "k-ctl"],
+    ("line", "effect"),
+    [
+        ("k-ctl -e gstg -D upgrade", DRY_RUN),
+        ("k-ctl -e gstg template", DRY_RUN),
+        ("k-ctl -e gstg list", NONE),
+        ("k-ctl", UNKNOWN),
+        ("k-ctl -e gstg remove", UNKNOWN),
+        ("SKIP_POST_DEPLOYMENT_MIGRATIONS=true k-ctl -e gstg upgrade", NONE),
+        ("env -u SKIP_POST_DEPLOYMENT_MIGRATIONS k-ctl -e gstg upgrade", NONE),
+        ("k-ctl -e gstg upgrade", UNKNOWN),
+        ("SKIP_POST_DEPLOYMENT_MIGRATIONS=$S k-ctl -e gstg upgrade", UNKNOWN),
+        ("k-ctl -e gstg $ACTION", UNKNOWN),
+    ],
 )
-def test_kctl_calls_that_do_not_execute(line: str) -> None:
+def test_kctl_calls_that_do_not_execute(line: str, effect: str) -> None:
     assert effect_of(line).kind is None
+    assert effect_of(line).effect == effect
+
+
+def test_kctl_skip_value_only_in_job_variables() -> None:
+    # "false" there runs PDMs unless a pipeline variable says otherwise: an executor.
+    run = effect_of("k-ctl -e gstg upgrade", variables={"SKIP_POST_DEPLOYMENT_MIGRATIONS": "false"})
+    assert run.kind == KUBERNETES
+    # any other value there can be beaten by a pipeline variable "false": conditional.
+    skip = effect_of("k-ctl -e gstg upgrade", variables={"SKIP_POST_DEPLOYMENT_MIGRATIONS": "true"})
+    assert skip.conditional
 
 
 def test_kctl_arguments_are_read() -> None:
@@ -261,7 +298,7 @@ def test_kctl_arguments_are_read() -> None:
 
 def test_vm_tool_run_variable_set_inline() -> None:
     assert effect_of("RUN_POST_DEPLOY_MIGRATIONS=true deploy-vms").kind == VM
-    assert effect_of("RUN_POST_DEPLOY_MIGRATIONS=false deploy-vms").kind is None
+    assert effect_of("RUN_POST_DEPLOY_MIGRATIONS=false deploy-vms").effect == NONE
 
 
 def test_vm_tool_run_variable_exported_on_an_earlier_line() -> None:
@@ -272,11 +309,25 @@ def test_vm_tool_run_variable_from_job_variables() -> None:
     run = {"RUN_POST_DEPLOY_MIGRATIONS": "true"}
     assert effect_of("deploy-vms", variables=run).kind == VM
     # removed for the process, or the whole environment dropped
-    assert effect_of("env -u RUN_POST_DEPLOY_MIGRATIONS deploy-vms", variables=run).kind is None
-    assert effect_of("env -i deploy-vms", variables=run).kind is None
-    assert effect_of("unset RUN_POST_DEPLOY_MIGRATIONS", "deploy-vms", variables=run).kind is None
+    assert effect_of("env -u RUN_POST_DEPLOY_MIGRATIONS deploy-vms", variables=run).effect == NONE
+    assert effect_of("env -i deploy-vms", variables=run).effect == NONE
+    unset = effect_of("unset RUN_POST_DEPLOY_MIGRATIONS", "deploy-vms", variables=run)
+    assert unset.effect == NONE
     # the script's own value wins over the job's
-    assert effect_of("RUN_POST_DEPLOY_MIGRATIONS=no deploy-vms", variables=run).kind is None
+    assert effect_of("RUN_POST_DEPLOY_MIGRATIONS=no deploy-vms", variables=run).effect == NONE
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        ("ansible-playbook -i inventory post-deploy-migrations.yml",),
+        ("./scripts/whatever.sh",),
+        ("echo run",),
+    ],
+)
+def test_the_vm_switch_makes_any_job_a_vm_executor(script: tuple[str, ...]) -> None:
+    run = {"RUN_POST_DEPLOY_MIGRATIONS": "true"}
+    assert effect_of(*script, variables=run).kind == VM
 
 
 @pytest.mark.parametrize(
@@ -299,28 +350,36 @@ def test_job_variables_beat_top_level_variables() -> None:
 
 
 def test_kubernetes_wins_when_a_job_does_both() -> None:
-    effect = effect_of("RUN_POST_DEPLOY_MIGRATIONS=true deploy-vms", "k-ctl -e gstg upgrade")
+    effect = effect_of("RUN_POST_DEPLOY_MIGRATIONS=true deploy-vms", f"{RUN} k-ctl -e gstg upgrade")
     assert effect.kind == KUBERNETES
     assert len(effect.vm_calls) == 1
 
 
-def test_generic_scripts_without_tools_do_nothing() -> None:
+def test_generic_scripts_with_unknown_programs_are_unknown() -> None:
     effect = effect_of("echo hello", "make migrate", "kubectl apply -f job.yml")
     assert effect.kind is None
+    assert effect.effect == UNKNOWN
+    assert [loc.line for loc, _ in effect.unknown_reasons()] == [2, 3]
+    assert "kubectl apply can create the migrations Job" in effect.unknown_reasons()[1][1]
+
+
+def test_generic_scripts_of_harmless_programs_do_nothing() -> None:
+    effect = effect_of("echo hello", "mkdir -p out", "kubectl get pods -n gitlab")
+    assert effect.effect == NONE
     assert effect.kctl_calls == ()
     assert effect.vm_calls == ()
     assert effect.unparsable == ()
 
 
 def test_an_unreadable_line_does_not_hide_the_executor_before_it() -> None:
-    effect = effect_of("k-ctl -e gstg upgrade", "echo 'done")
+    effect = effect_of(f"{RUN} k-ctl -e gstg upgrade", "echo 'done")
     assert effect.kind == KUBERNETES
     assert effect.unparsable == ((loc(2), "No closing quotation"),)
 
 
 def test_executors_lists_the_executing_jobs_in_file_order() -> None:
     analysis = pipeline(
-        job("a", "k-ctl -e gstg upgrade"),
+        job("a", f"{RUN} k-ctl -e gstg upgrade"),
         job("b", "echo"),
         job("c", "deploy-vms", variables={"RUN_POST_DEPLOY_MIGRATIONS": "true"}),
     )

@@ -34,8 +34,15 @@ def test_json_format_is_exactly_the_spec_shape(repo: Repo, run) -> None:  # type
     result = run("check", "--today", "2026-11-26", "--format", "json")
     assert result.code == 1
     report = json.loads(result.out)
-    assert set(report) == {"findings", "summary"}
+    # The documented keys, plus the inventory of what was found (docs/effects.md).
+    assert set(report) == {"findings", "summary", "inventory"}
     assert report["summary"] == {"errors": 1, "warnings": 0, "waived": 0}
+    (entry,) = report["inventory"]
+    assert entry["environment"] == "gstg"
+    assert [e["job"] for e in entry["executors"]] == [
+        "gstg-vm-post-deploy-migrations",
+        "gstg-kubernetes-post-deploy-migrations",
+    ]
     (finding,) = report["findings"]
     assert finding == {
         "policy": "pdm-not-interruptible",

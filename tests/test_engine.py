@@ -380,7 +380,8 @@ def test_json_shape_is_exactly_the_spec(repo: Repo, run: Any) -> None:
     repo.env("gstg.yml", SHORT)
     repo.policies(waiver(job=VM_JOB, expires="2026-11-01"))  # expired: a finding with no job
     _, report = check_json(run)
-    assert set(report) == {"findings", "summary"}
+    # "findings" and "summary" exactly as documented; "inventory" is the one addition.
+    assert set(report) == {"findings", "summary", "inventory"}
     assert set(report["summary"]) == {"errors", "warnings", "waived"}
     assert all(type(v) is int for v in report["summary"].values())
     assert len(report["findings"]) == 3

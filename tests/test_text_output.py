@@ -46,8 +46,7 @@ def test_each_finding_shows_its_source_line_with_a_caret_under_the_column(
     assert result.code == 1
     source = UNSAFE.splitlines()
     lines = result.out.splitlines()
-    firsts = [i for i, line in enumerate(lines) if not line.startswith(" ") and line]
-    findings = firsts[:-1]  # the last is the summary
+    findings = [i for i, line in enumerate(lines) if FINDING_LINE.match(line)]
     assert len(findings) == 3
     for at in findings:
         match = FINDING_LINE.match(lines[at])

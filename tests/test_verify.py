@@ -74,8 +74,18 @@ def test_rendered_parent_and_children_verify_clean(
 ) -> None:
     monkeypatch.chdir(REPO_ROOT)
     code, report = verify_json(run, "ci/postdeploy-migrations.yml")
-    assert report == {"findings": [], "summary": {"errors": 0, "warnings": 0, "waived": 0}}
+    assert report["findings"] == []
+    assert report["summary"] == {"errors": 0, "warnings": 0, "waived": 0}
     assert code == 0
+    # what was proved about what: the parent triggers, the children hold the executors
+    found = {entry["pipeline"]: entry for entry in report["inventory"]}
+    assert found["ci/postdeploy-migrations.yml"]["executors"] == []
+    assert not found["ci/postdeploy-migrations.yml"]["proved"]
+    gstg = found["ci/environments/gstg-postdeploy-migrations.yml"]
+    assert [(e["job"], e["kind"]) for e in gstg["executors"]] == [
+        ("gstg-kubernetes-post-deploy-migrations", "kubernetes"),
+        ("gstg-vm-post-deploy-migrations", "vm"),
+    ]
 
 
 def test_json_findings_have_no_environment(fixtures: Path, run: Any) -> None:

@@ -70,6 +70,7 @@ def _base_diff(
 
 def run(args: argparse.Namespace) -> int:
     from pdmpolicy.engine import evaluate
+    from pdmpolicy.policies.base import pipeline_view
     from pdmpolicy.project import load_base
     from pdmpolicy.reports import ReportInput
 
@@ -81,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         findings=tuple(findings),
         cases=environment_cases(project),
         views=project.views,
+        pipelines=tuple(pipeline_view(view) for view in project.views),
         waivers=project.policy_set.waivers,
         today=today(args),
         link_base=args.link_base,

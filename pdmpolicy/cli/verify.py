@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             problems.extend(exc.problems)
     if problems:
         raise InputError(problems)
-    views = tuple(PipelineView(p, analyse(p)) for p in pipelines.values())
+    views = tuple(PipelineView(p, analyse(p, root=root)) for p in pipelines.values())
     findings = evaluate_pipelines(views, policy_set, today(args))
     cases = tuple(
         Case(name, path, path)
@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     report = ReportInput(
         findings=tuple(findings),
         cases=cases,
+        pipelines=views,
         today=today(args),
         title="pdmpolicy verify",
         blocked="This pipeline must not run PDMs as written.",

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from pdmpolicy.policies.base import Policy
+from pdmpolicy.policies.effects_known import EffectsKnown
 from pdmpolicy.policies.kctl_environment_match import KctlEnvironmentMatch
 from pdmpolicy.policies.kubernetes_waits_for_migrations import KubernetesWaitsForMigrations
 from pdmpolicy.policies.manifest_deadline import ManifestDeadline
@@ -33,6 +34,7 @@ from pdmpolicy.policies.skip_flag_false import SkipFlagFalse
 from pdmpolicy.policies.waiver_valid import WaiverValid
 
 _POLICIES: tuple[Policy, ...] = (
+    EffectsKnown(),
     KctlEnvironmentMatch(),
     KubernetesWaitsForMigrations(),
     ManifestDeadline(),

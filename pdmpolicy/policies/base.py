@@ -159,8 +159,20 @@ def pipeline_view(view: EnvironmentView) -> PipelineView:
     )
 
 
+def has_something_to_prove(view: EnvironmentView | PipelineView) -> bool:
+    """An environment always; a loaded pipeline (`verify`) only when it has a PDM executor
+    or sets a PDM variable (docs/effects.md): an ordinary pipeline, or a Rails
+    application migrating its test database, has none."""
+    if isinstance(view, EnvironmentView) or view.environment is not None:
+        return True
+    return view.analysis.concerns_pdms
+
+
 def executors(view: EnvironmentView | PipelineView) -> Iterator[Any]:
-    """The executor effects of an environment's pipeline, in execution order."""
+    """The executor effects of an environment's pipeline, in execution order; none for a
+    loaded pipeline with nothing to prove."""
+    if not has_something_to_prove(view):
+        return
     order = view.analysis.execution_order()
     for name in order:
         effect = view.analysis.effect(name)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from pdmpolicy import names
+from pdmpolicy.analysis import KctlCall
 from pdmpolicy.policies.base import Context, Documentation, Policy, Violation
 from pdmpolicy.policies.examples import GSTG, changed
 
@@ -19,15 +21,34 @@ def database_of(kctl_environment: str, declared: dict[str, str]) -> str:
     return kctl_environment.split("-", 1)[0]
 
 
+def expected_stage(call: KctlCall, environment: str) -> str | None:
+    """The k-ctl stage a call must name, when its target or its environment says one.
+
+    `gstg-cny` (as `-e`, or as the environment whose pipeline it is) is the canary stage:
+    the call needs `-s cny`, or it deploys to gstg's main stage. Elsewhere any stage goes
+    (the canary shares its environment's database).
+    """
+    for stage in names.KCTL_STAGES:
+        if stage == "main":
+            continue
+        suffix = f"-{stage}"
+        if (call.environment or "").endswith(suffix) or environment.endswith(suffix):
+            return stage
+    return None
+
+
 class KctlEnvironmentMatch(Policy):
     name = "kctl-environment-match"
     summary = "k-ctl's -e belongs to this environment's database; no staging job touches production"
     documentation = Documentation(
         what="Every k-ctl call in an environment's pipeline names, with `-e`, a Kubernetes "
         "environment of the same database (gstg, gstg-cny and gstg's zonal clusters for "
-        "gstg).",
+        "gstg), and a canary environment (`gstg-cny`, as `-e` or as the environment file) "
+        "is called with its stage, `-s cny`.",
         why="A copy-pasted job that says `-e gprd` in the staging pipeline runs production's "
-        "PDMs from a staging run, outside every lock and soak the rollout relies on.",
+        "PDMs from a staging run, outside every lock and soak the rollout relies on. A "
+        "dropped `-s cny` deploys the canary's change to the main stage, whose rollout "
+        "was never planned.",
         failing_example={
             "gstg.yml": changed(GSTG, "      environment: gstg\n", "      environment: gprd\n")
         },
@@ -54,6 +75,18 @@ class KctlEnvironmentMatch(Policy):
                             subject=f"{job.name}:missing",
                         )
                         continue
+                    stage = expected_stage(call, view.name)
+                    if stage is not None and call.stage != stage:
+                        yield Violation(
+                            job.locs.get("script", call.command.loc),
+                            f"k-ctl in {job.name} runs stage {call.stage} for "
+                            f"{call.environment} in environment {view.name}, which is "
+                            f"stage {stage}",
+                            view.name,
+                            job.name,
+                            hint=f"set kctl.stage: {stage}",
+                            subject=f"{job.name}:stage",
+                        )
                     target = database_of(call.environment, declared)
                     if target != database:
                         yield Violation(

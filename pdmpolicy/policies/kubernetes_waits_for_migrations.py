@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import posixpath
+from collections.abc import Iterator, Sequence
 
-from pdmpolicy import names
-from pdmpolicy.analysis import KUBERNETES
+from pdmpolicy.analysis import KUBERNETES, JobEffect
 from pdmpolicy.policies.base import (
     BOTH_LAYERS,
     Context,
     Documentation,
+    PipelineView,
     Policy,
     Violation,
     executors,
@@ -23,7 +24,13 @@ class KubernetesWaitsForMigrations(Policy):
     summary = "a Kubernetes executor with anything after it waits for the migrations Job"
     documentation = Documentation(
         what="A job that runs PDMs through k-ctl and has other jobs waiting for it sets "
-        "`kctl.wait_for_jobs: true`, so the CI job ends only when the migrations Job has.",
+        "`kctl.wait_for_jobs: true`, so the CI job ends only when the migrations Job has. "
+        "How the wait is spelled comes from the toolchain: an input to k-ctl "
+        "(`WAIT_FOR_JOBS=true`) or a command after the k-ctl call in the same job "
+        "(`kubectl wait ...`). Under `verify`, the last executor of a child pipeline must "
+        "wait too when the parent starts, after the trigger job that waits for the child "
+        "(`strategy: depend`), a job that may run PDMs (an executor, an unknown job, or a "
+        "trigger of a pipeline with either).",
         why="`helm upgrade --wait` does not wait for Jobs. Without waiting, the CI job "
         "succeeds as soon as the release is applied, and the job after it (the VM "
         "executor at step kubernetes-first) starts while the migrations Job still runs: "
@@ -42,20 +49,64 @@ class KubernetesWaitsForMigrations(Policy):
             for effect in executors(view):
                 if effect.kind != KUBERNETES:
                     continue
-                after = view.analysis.successors(effect.job.name)
-                if not after:
-                    continue
                 job = effect.job
+                after = view.analysis.successors(job.name)
+                where = "" if after else _after_in_parents(view, context.pipelines)
+                if not after and not where:
+                    continue
+                if after:
+                    plural = "s" if len(after) == 1 else ""
+                    what = f"{', '.join(after)} start{plural} when it ends"
+                else:
+                    what = f"it is the last executor of its pipeline, and {where}"
                 for call in effect.executor_calls:
-                    if call.command.assigned.get(names.WAIT_VARIABLE) == "true":
+                    if call.waits:
                         continue
                     yield Violation(
                         job.locs.get("script:wait_for_jobs", call.command.loc),
-                        f"{job.name} does not wait for the migrations Job, but "
-                        f"{', '.join(after)} start{'s' if len(after) == 1 else ''} when it "
-                        "ends: they would overlap the running migrations",
+                        f"{job.name} does not wait for the migrations Job, but {what}: they "
+                        "would overlap the running migrations",
                         view.environment,
                         job.name,
-                        hint="set wait_for_jobs: true under kctl",
+                        hint="set wait_for_jobs: true under kctl (or the toolchain's wait "
+                        "after the k-ctl call)",
                         subject=job.name,
                     )
+
+
+def _same_file(include: str, path: str) -> bool:
+    return posixpath.normpath(include.lstrip("/")) == posixpath.normpath(path)
+
+
+def _matters(effect: JobEffect, pipelines: Sequence[PipelineView]) -> bool:
+    """A job whose start during the migrations matters: one that may run PDMs itself, or
+    a trigger of a pipeline that may."""
+    if effect.is_executor or effect.is_unknown:
+        return True
+    trigger = effect.job.trigger
+    if trigger is None:
+        return False
+    return any(
+        _same_file(trigger.include, child.pipeline.path)
+        and (child.analysis.executors or child.analysis.unknown)
+        for child in pipelines
+    )
+
+
+def _after_in_parents(view: PipelineView, pipelines: Sequence[PipelineView]) -> str:
+    """What starts in a parent pipeline when this (child) pipeline ends: the jobs after
+    the trigger job that waits for it (`strategy: depend`) which matter; "" for none."""
+    found = []
+    for parent in pipelines:
+        for trigger_job in parent.pipeline.jobs:
+            trigger = trigger_job.trigger
+            if trigger is None or trigger.strategy != "depend":
+                continue
+            if not _same_file(trigger.include, view.pipeline.path):
+                continue
+            for name in parent.analysis.successors(trigger_job.name):
+                if _matters(parent.analysis.effect(name), pipelines):
+                    found.append(f"{name} in {parent.pipeline.path}")
+    if not found:
+        return ""
+    return f"{', '.join(found)} start{'s' if len(found) == 1 else ''} when it ends"

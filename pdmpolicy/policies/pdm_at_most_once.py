@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pdmpolicy.location import Loc
-from pdmpolicy.policies.base import BOTH_LAYERS, Context, Documentation, Policy, Violation
+from pdmpolicy.policies.base import (
+    BOTH_LAYERS,
+    Context,
+    Documentation,
+    Policy,
+    Violation,
+    has_something_to_prove,
+)
 from pdmpolicy.policies.examples import GSTG, changed
 from pdmpolicy.prover.model import AFTER_FAILURE, OVERLAP, RETRIED
 from pdmpolicy.prover.prover import prove
@@ -59,6 +66,10 @@ class PdmAtMostOnce(Policy):
     def check(self, context: Context) -> Iterator[Violation]:
         for view in context.pipelines:
             pipeline = view.pipeline
+            if not has_something_to_prove(view):
+                # `verify` on a pipeline with no executor and no PDM variable: nothing to
+                # prove, and what the loader could not model cannot matter here.
+                continue
             for unsupported in pipeline.unsupported:
                 yield Violation(
                     unsupported.loc,
@@ -77,7 +88,9 @@ class PdmAtMostOnce(Policy):
                         hint="write the script so a POSIX shell can read it",
                         subject=f"unparsable:{effect.job.name}",
                     )
-            proof = prove(pipeline)
+            # Over the executors this view's analysis found (its toolchain, its declared
+            # effects); unknown jobs are `effects-known`'s to report, never counted harmless.
+            proof = prove(pipeline, executors=[e.job.name for e in view.analysis.executors])
             for example in proof.violations:
                 yield Violation(
                     example.loc,

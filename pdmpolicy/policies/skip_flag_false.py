@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pdmpolicy import names
-from pdmpolicy.analysis import KUBERNETES
+from pdmpolicy.analysis import KUBERNETES, JobEffect, KctlCall
 from pdmpolicy.policies.base import (
     BOTH_LAYERS,
     Context,
     Documentation,
+    PipelineView,
     Policy,
     Violation,
-    executors,
+    has_something_to_prove,
 )
 from pdmpolicy.policies.examples import GSTG, changed
 
@@ -45,11 +46,9 @@ class SkipFlagFalse(Policy):
 
     def check(self, context: Context) -> Iterator[Violation]:
         for view in context.pipelines:
-            for effect in executors(view):
-                if effect.kind != KUBERNETES:
-                    continue
+            for effect in view.analysis.effects.values():
                 job = effect.job
-                for call in effect.executor_calls:
+                for call in _checked_calls(view, effect):
                     command = call.command
                     value = command.assigned.get(_SKIP)
                     loc = job.locs.get(f"script:{_SKIP}", command.loc)
@@ -87,3 +86,19 @@ class SkipFlagFalse(Policy):
                             hint=f'add {_SKIP}: "false" under kctl.variables',
                             subject=f"{job.name}:missing",
                         )
+
+
+def _checked_calls(view: PipelineView, effect: JobEffect) -> tuple[KctlCall, ...]:
+    """The k-ctl calls whose skip value must be "false".
+
+    An environment file describes a PDM pipeline: every k-ctl call there that applies for
+    real is meant to run the PDMs, and one that would skip them is the silent failure this
+    policy exists for. A loaded pipeline (`verify`) also holds deploys that rightly skip
+    them (auto-deploy jobs): there only the executors are checked; a k-ctl call that leaves
+    the value to pipeline variables is `effects-known`'s.
+    """
+    if view.environment is not None:
+        return tuple(call for call in effect.kctl_calls if call.runs_for_real)
+    if effect.kind != KUBERNETES or not has_something_to_prove(view):
+        return ()
+    return effect.executor_calls

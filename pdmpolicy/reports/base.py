@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from pdmpolicy.findings import Finding
-from pdmpolicy.policies.base import EnvironmentView, Waiver
+from pdmpolicy.policies.base import EnvironmentView, PipelineView, Waiver
 
 
 @dataclass(frozen=True)
@@ -33,5 +33,8 @@ class ReportInput:
     """What an error-level finding stops, said in the note's verdict."""
     extra_sections: tuple[str, ...] = field(default=())
     """Markdown blocks added to the merge-request note (e.g. the behavioural diff)."""
+    pipelines: tuple[PipelineView, ...] = ()
+    """The pipelines checked, for the inventory of what was found in each (`check`,
+    `verify`); empty for reports that check no pipeline."""
     link_base: str | None = None
     """Prefix that turns `path#Lline` into a link on GitLab (`<project>/-/blob/<sha>/`)."""

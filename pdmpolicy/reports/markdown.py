@@ -12,6 +12,7 @@ from pdmpolicy.findings import Finding, counts
 from pdmpolicy.graph import mermaid
 from pdmpolicy.policies.base import executors
 from pdmpolicy.reports.base import ReportInput
+from pdmpolicy.reports.inventory import inventory_markdown
 from pdmpolicy.reports.text import summary_line
 
 MARKER = "<!-- pdmpolicy-note -->"
@@ -130,6 +131,7 @@ def render_markdown(report: ReportInput) -> str:
     for section in report.extra_sections:
         lines += [section.rstrip("\n"), ""]
     lines += _environments(report)
+    lines += inventory_markdown(report, cell)
     lines += _waivers(report)
     lines += _graphs(report)
     return "\n".join(lines).rstrip("\n") + "\n"

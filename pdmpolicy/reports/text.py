@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pdmpolicy.errors import printable
 from pdmpolicy.findings import Finding, counts
 from pdmpolicy.reports.base import ReportInput
+from pdmpolicy.reports.inventory import inventory_text
 
 Sources = Callable[[str], Sequence[str] | None]
 """A path as findings name it -> the file's lines, or None when it cannot be read."""
@@ -113,6 +114,8 @@ def render_text(report: ReportInput, style: TextStyle | None = None) -> str:
             lines.append(f"  {paint(_CYAN, 'hint')}: {printable(finding.hint)}")
         if style.sources is not None:
             lines.append("")  # a finding with its source is a block: blocks are apart
+    if not style.quiet:
+        lines += inventory_text(report)
     summary = counts(list(report.findings))
     colour = _RED if summary["errors"] else _YELLOW if summary["warnings"] else _GREEN
     lines.append(paint(colour, summary_line(report)))
