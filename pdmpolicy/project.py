@@ -9,16 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pdmpolicy import gitref
-from pdmpolicy.analysis import analyse
 from pdmpolicy.config import PolicySet, load_policy_set
 from pdmpolicy.errors import InputError, Problem, UsageError
 from pdmpolicy.load import Document, parse_document, read_yaml
 from pdmpolicy.location import Loc
-from pdmpolicy.lower import lower
+from pdmpolicy.lower import analyse_with, lower
 from pdmpolicy.model import Environment, build_environment
 from pdmpolicy.policies import REGISTRY
 from pdmpolicy.policies.base import EnvironmentView
 from pdmpolicy.schema import check_references, validate_shape
+from pdmpolicy.toolchain import DEFAULT, Toolchain
 
 
 @dataclass(frozen=True)
@@ -96,17 +96,23 @@ def _checked_set(
     return environments
 
 
-def views_of(environments: list[Environment]) -> tuple[EnvironmentView, ...]:
-    """Lowered and analysed, in name order."""
+def views_of(
+    environments: list[Environment], toolchain: Toolchain = DEFAULT
+) -> tuple[EnvironmentView, ...]:
+    """Lowered and analysed with the policy set's toolchain, in name order."""
     views = []
     for environment in sorted(environments, key=lambda e: e.name):
-        pipeline = lower(environment)
-        views.append(EnvironmentView(environment, pipeline, analyse(pipeline)))
+        pipeline = lower(environment, toolchain)
+        views.append(EnvironmentView(environment, pipeline, analyse_with(pipeline, toolchain)))
     return tuple(views)
 
 
-def load_base(root: Path, ref: str, directory: Path) -> tuple[EnvironmentView, ...]:
-    """The environments as they were at git `ref` (nothing checked out, nothing written).
+def load_base(
+    root: Path, ref: str, directory: Path, toolchain: Toolchain = DEFAULT
+) -> tuple[EnvironmentView, ...]:
+    """The environments as they were at git `ref` (nothing checked out, nothing written),
+    lowered with `toolchain` (the current policy set's, so that a change of the toolchain
+    alone shows no behavioural difference of the environments).
 
     Problems are reported at `REF:path`; an environment directory missing at the ref (the
     change creates it) gives no environments.
@@ -125,7 +131,7 @@ def load_base(root: Path, ref: str, directory: Path) -> tuple[EnvironmentView, .
             problems.extend(exc.problems)
             continue
         _validated(doc, Path(path).stem, environments, problems)
-    return views_of(_checked_set(environments, {Path(p).stem for p in files}, problems))
+    return views_of(_checked_set(environments, {Path(p).stem for p in files}, problems), toolchain)
 
 
 def _require_directory(directory: Path, what: str) -> None:
@@ -186,4 +192,4 @@ def load_project(root: Path, environments_dir: Path, policies_dir: Path) -> Proj
         problems.extend(exc.problems)
     if problems or policy_set is None:
         raise InputError(problems)
-    return Project(root, views_of(environments), policy_set)
+    return Project(root, views_of(environments, policy_set.toolchain), policy_set)

@@ -57,11 +57,11 @@ def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdmpolicy.analysis import analyse
     from pdmpolicy.config import load_policy_set
     from pdmpolicy.engine import evaluate_pipelines
     from pdmpolicy.errors import InputError, Problem
     from pdmpolicy.gitlab import load_pipelines
+    from pdmpolicy.lower import analyse_with
     from pdmpolicy.pipeline import Pipeline
     from pdmpolicy.policies import REGISTRY
     from pdmpolicy.policies.base import PipelineView
@@ -84,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
             problems.extend(exc.problems)
     if problems:
         raise InputError(problems)
-    views = tuple(PipelineView(p, analyse(p)) for p in pipelines.values())
+    views = tuple(
+        PipelineView(p, analyse_with(p, policy_set.toolchain)) for p in pipelines.values()
+    )
     findings = evaluate_pipelines(views, policy_set, today(args))
     cases = tuple(
         Case(name, path, path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pdmpolicy import names
 from pdmpolicy.analysis import KUBERNETES
 from pdmpolicy.policies.base import (
     BOTH_LAYERS,
@@ -15,6 +14,7 @@ from pdmpolicy.policies.base import (
     executors,
 )
 from pdmpolicy.policies.examples import GSTG_FIRST, changed
+from pdmpolicy.shell import read_script
 
 
 class KubernetesWaitsForMigrations(Policy):
@@ -46,8 +46,14 @@ class KubernetesWaitsForMigrations(Policy):
                 if not after:
                     continue
                 job = effect.job
+                # The toolchain says how a call waits: an input it is given, or a command
+                # run after it in the same job (docs/toolchain.md).
+                commands, _ = read_script([(line.text, line.loc) for line in job.script])
+                wait = context.toolchain.kubernetes.wait
                 for call in effect.executor_calls:
-                    if call.command.assigned.get(names.WAIT_VARIABLE) == "true":
+                    at = commands.index(call.command) if call.command in commands else 0
+                    later = [(c.program, *c.args) for c in commands[at + 1 :]]
+                    if wait.waits(call.command.assigned, later):
                         continue
                     yield Violation(
                         job.locs.get("script:wait_for_jobs", call.command.loc),
