@@ -104,7 +104,8 @@ def _command_line(
     words += kubernetes.call_words(kctl.environment, kctl.stage, kctl.dry_run, kctl.action, values)
     if not _saves_dry_run(job):
         lines = [ScriptLine(shlex.join(words), kctl.loc)]
-        if kctl.wait_for_jobs and wait.style == "command" and not kctl.dry_run:
+        applies = kctl.action in kubernetes.apply_actions and not kctl.dry_run
+        if kctl.wait_for_jobs and wait.style == "command" and applies:
             # A line of its own: the job's shell stops at the first line that fails, so a
             # wait that fails or times out fails the job, and nothing after it starts.
             lines.append(ScriptLine(shlex.join(wait.step(values)), kctl.loc_of("wait_for_jobs")))

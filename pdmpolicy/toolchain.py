@@ -29,21 +29,53 @@ WAIT_STYLES: tuple[WaitStyle, ...] = ("input", "command")
 PLACEHOLDERS = ("database", "environment", "stage", "timeout")
 """What a command word may hold as `{name}`, filled in per job when rendering: the
 environment's name and database, k-ctl's stage (`main`, `cny`), the job's timeout in
-seconds. Any other `{...}` is refused when the toolchain is read."""
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+seconds. `{{` and `}}` write a literal brace (`--for=jsonpath={{.status.succeeded}}=1`). Any
+other `{...}` is refused when the toolchain is read."""
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+
+
+def _parts(word: str) -> list[tuple[str, bool]]:
+    """`word` as (text, is_placeholder) parts: literal text (escaped braces undone) and the
+    names of `{placeholders}`. An unknown name is kept as literal `{name}` text."""
+    parts: list[tuple[str, bool]] = []
+    position = 0
+    for match in _TOKEN.finditer(word):
+        parts.append((word[position : match.start()], False))
+        name = match.group(1)
+        if name is None:
+            parts.append((match.group(0)[0], False))
+        elif name in PLACEHOLDERS:
+            parts.append((name, True))
+        else:
+            parts.append((match.group(0), False))
+        position = match.end()
+    parts.append((word[position:], False))
+    return [part for part in parts if part[0] or part[1]]
 
 
 def unknown_placeholders(word: str) -> list[str]:
     """The `{...}` parts of `word` that are not PLACEHOLDERS."""
-    return [name for name in _PLACEHOLDER.findall(word) if name not in PLACEHOLDERS]
+    return [
+        name
+        for name in (m.group(1) for m in _TOKEN.finditer(word))
+        if name is not None and name not in PLACEHOLDERS
+    ]
 
 
 def expand(words: Sequence[str], values: Mapping[str, str]) -> tuple[str, ...]:
-    """`words` with each `{name}` replaced by `values[name]` (one pass: a value that holds
-    braces is not expanded again)."""
+    """`words` with each `{name}` replaced by `values[name]` and `{{`/`}}` by one brace (one
+    pass: a value that holds braces is not expanded again)."""
     return tuple(
-        _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), word) for word in words
+        "".join(
+            values.get(text, "{" + text + "}") if placeholder else text
+            for text, placeholder in _parts(word)
+        )
+        for word in words
     )
+
+
+def _base_name(program: str) -> str:
+    return program.rsplit("/", 1)[-1]
 
 
 def match_words(template: Sequence[str], words: Sequence[str]) -> dict[str, str] | None:
@@ -59,18 +91,14 @@ def match_words(template: Sequence[str], words: Sequence[str]) -> dict[str, str]
     for pattern, word in zip(template, words, strict=True):
         regex = ""
         named: set[str] = set()
-        position = 0
-        for match in _PLACEHOLDER.finditer(pattern):
-            regex += re.escape(pattern[position : match.start()])
-            name = match.group(1)
-            if name not in PLACEHOLDERS:  # an unchecked template: the braces are literal
-                regex += re.escape(match.group(0))
-                position = match.end()
-                continue
-            regex += f"(?P={name})" if name in named else f"(?P<{name}>.+?)"
-            named.add(name)
-            position = match.end()
-        regex += re.escape(pattern[position:])
+        for text, placeholder in _parts(pattern):
+            if not placeholder:
+                regex += re.escape(text)
+            elif text in named:
+                regex += f"(?P={text})"
+            else:
+                regex += f"(?P<{text}>.+?)"
+                named.add(text)
         matched = re.fullmatch(regex, word, re.DOTALL)
         if matched is None:
             return None
@@ -120,8 +148,12 @@ class WaitForMigrations:
         if self.style == "input":
             return assigned.get(self.variable) == self.value
         program, *arguments = self.command
-        template = (program.rsplit("/", 1)[-1], *arguments)
-        return any(match_words(template, words) is not None for words in later)
+        template = (_base_name(program), *arguments)
+        return any(
+            match_words(template, (_base_name(words[0]), *words[1:])) is not None
+            for words in later
+            if words
+        )
 
 
 @dataclass(frozen=True)
@@ -176,25 +208,22 @@ class KubernetesExecutor:
         index = 0
         while index < len(rest):
             word = rest[index]
-            key = valued.get(word)
-            joined = _joined_flag(word, valued)
-            if key is not None and index + 1 < len(rest):
-                value = rest[index + 1]
-                index += 1
-            elif joined is not None:
-                key, value = joined
-            else:
-                if word == self.dry_run_flag:
-                    dry_run = True
-                elif not word.startswith("-") and action is None:
-                    action = word
-                index += 1
-                continue
-            if key == "environment":
-                environment = value
-            else:
-                stage = value
             index += 1
+            setting: tuple[str, str] | None = None
+            if word == self.dry_run_flag:
+                dry_run = True
+            elif word in valued:
+                if index < len(rest):  # a flag at the very end sets nothing
+                    setting = (valued[word], rest[index])
+                    index += 1
+            elif (joined := _joined_flag(word, valued)) is not None:
+                setting = joined
+            elif not word.startswith("-") and action is None:
+                action = word
+            if setting is not None and setting[0] == "environment":
+                environment = setting[1]
+            elif setting is not None:
+                stage = setting[1]
         return KubernetesCall(environment, stage, dry_run, action)
 
 

@@ -211,7 +211,9 @@ class _Reader:
                 self.error(
                     loc,
                     f"{what}: unknown placeholder {{{unknown[0]}}} in {word!r}",
-                    "placeholders: " + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS),
+                    "placeholders: "
+                    + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
+                    + "; write {{ and }} for a literal brace",
                 )
                 return None
         return tuple(words)
