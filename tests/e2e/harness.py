@@ -26,6 +26,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from pdmpolicy import names
+from pdmpolicy.toolchain import DEFAULT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 TOOLS = REPO_ROOT / ".e2e-tools"
@@ -44,7 +45,7 @@ _SCRUBBED = {
     *names.AUTO_DEPLOY_VARIABLES,
     names.SKIP_VARIABLE,
     names.VM_RUN_VARIABLE,
-    names.WAIT_VARIABLE,
+    DEFAULT.kubernetes.wait.variable,
     "DEPLOY_ENVIRONMENT",
     "CI",
 }
