@@ -608,3 +608,51 @@ def test_generated_toolchains_render_calls_that_read_back_as_declared(
     vm_words = called_words(vm_line)
     assert vm_words == list(expand(declared["vm"]["command"], values))
     assert toolchain.vm.is_call(vm_words)
+
+
+# --- property: any section is read or refused at a line, never a crash --------------------
+
+SCALAR = st.one_of(
+    st.sampled_from(
+        ("true", "no", "~", "1h", "0", "-e", "{environment}", "{nope}", "'a b'", '"x"', "{{")
+    ),
+    st.integers(-3, 5000),
+    st.booleans(),
+    st.none(),
+    st.text(st.characters(codec="ascii", exclude_categories=("Cc",)), max_size=12),
+)
+KEYS = st.sampled_from(
+    (
+        "kubernetes", "vm", "rails", "harmless", "command", "environment_flag", "stage_flag",
+        "dry_run_flag", "apply_actions", "show_actions", "harmless_actions", "skip_variable",
+        "run_value", "wait", "style", "variable", "value", "default_timeout", "switches",
+        "migrate_commands", "RUN_POST_DEPLOY_MIGRATIONS", "bogus", "1",
+    )
+)  # fmt: skip
+TREE = st.recursive(
+    SCALAR,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(KEYS, children, max_size=5),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(KEYS, TREE, max_size=5) | TREE)
+def test_any_toolchain_section_is_read_or_refused_at_a_line(section: Any) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        (root / "policies").mkdir()
+        text = "toolchain: " + json.dumps(section) + "\n"
+        (root / "policies/t.yml").write_text(text, encoding="utf-8")
+        try:
+            toolchain = load_policy_set(root / "policies", root, REGISTRY).toolchain
+        except InputError as exc:
+            event("refused")
+            for problem in exc.problems:
+                assert problem.loc.path == "policies/t.yml"
+                assert problem.loc.line == 1 and problem.loc.column >= 1, problem
+                assert problem.message
+            return
+    event("read")
+    assert isinstance(toolchain, Toolchain)
+    assert toolchain.kubernetes.command and toolchain.vm.command
+    assert all(toolchain.kubernetes.wait.command)
