@@ -656,3 +656,19 @@ def test_any_toolchain_section_is_read_or_refused_at_a_line(section: Any) -> Non
     assert isinstance(toolchain, Toolchain)
     assert toolchain.kubernetes.command and toolchain.vm.command
     assert all(toolchain.kubernetes.wait.command)
+
+
+def test_a_toolchain_change_alone_is_no_behaviour_change_against_the_base(
+    repo: Repo, run: Any
+) -> None:
+    """`check --base` lowers the base with the current toolchain: changing only how the
+    tools are called moves no environment and breaks no change-aware rule."""
+    repo.env("gstg.yml", GSTG_FIRST)
+    repo.policies(POLICIES, "default.yml")
+    repo.commit("base")
+    repo.policies("toolchain:\n  kubernetes:\n    wait: {style: command}\n", "toolchain.yml")
+    result = run("check", "--today", TODAY, "--base", "HEAD", "--format", "markdown")
+    assert result.code == 0, result.out
+    # Lowered with the default toolchain, the base's k-ctl line would carry WAIT_FOR_JOBS=true
+    # and the current one would not: a change of the k-ctl command line.
+    assert "No environment changes behaviour." in result.out, result.out
