@@ -20,7 +20,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from hypothesis import event, given
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
@@ -471,11 +471,32 @@ def test_placeholders_expand_once_and_match_back() -> None:
 
 # --- property: generated toolchains render calls that read back as declared ---------------
 
-PROGRAM = st.from_regex(r"[a-z][a-z0-9_.-]{0,10}(/[a-z][a-z0-9_.-]{0,10})?", fullmatch=True)
-SHORT_FLAG = st.from_regex(r"-[a-zA-Z]", fullmatch=True)
-LONG_FLAG = st.from_regex(r"--[a-z][a-z-]{0,12}", fullmatch=True)
+LOWER = "abcdefghijklmnopqrstuvwxyz"
+# Built from small alphabets rather than `from_regex`, which costs most of a run's time.
+NAME_TAIL = st.text(LOWER + "0123456789_.-", max_size=8)
+PROGRAM = st.builds(
+    lambda directory, first, rest: directory + first + rest,
+    st.sampled_from(("", "bin/", "/usr/local/bin/", "./scripts/")),
+    st.sampled_from(LOWER),
+    NAME_TAIL,
+)
+SHORT_FLAG = st.sampled_from([f"-{c}" for c in LOWER + LOWER.upper()])
+LONG_FLAG = st.builds(
+    lambda first, rest: f"--{first}{rest}",
+    st.sampled_from(LOWER),
+    st.text(LOWER + "-", max_size=10),
+)
 FLAG = SHORT_FLAG | LONG_FLAG
-ENV_NAME = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True)
+ENV_NAME = st.builds(
+    lambda first, rest: first + rest,
+    st.sampled_from(LOWER),
+    st.text(LOWER + "0123456789", max_size=8),
+)
+VARIABLE = st.builds(
+    lambda first, rest: first + rest,
+    st.sampled_from(LOWER.upper()),
+    st.text(LOWER.upper() + "_", max_size=10),
+)
 TEMPLATE_WORD = st.one_of(
     PROGRAM,
     FLAG,
@@ -495,7 +516,7 @@ def toolchain_sections(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
             "dry_run_flag": flags[2],
             "wait": {
                 "style": draw(st.sampled_from(("input", "command"))),
-                "variable": draw(st.from_regex(r"[A-Z][A-Z_]{0,10}", fullmatch=True)),
+                "variable": draw(VARIABLE),
                 "value": draw(st.sampled_from(("true", "1", "yes", "no", ""))),
                 "command": [draw(PROGRAM), *draw(st.lists(TEMPLATE_WORD, max_size=4))],
             },
@@ -546,6 +567,7 @@ def called_words(line: str) -> list[str]:
     return words
 
 
+@settings(max_examples=max(50, settings.default.max_examples // 4))  # dev 50, ci 100
 @given(toolchain_sections(), kubernetes_jobs())
 def test_generated_toolchains_render_calls_that_read_back_as_declared(
     section: tuple[str, dict[str, Any]], kctl: dict[str, Any]
@@ -636,6 +658,7 @@ TREE = st.recursive(
 )
 
 
+@settings(max_examples=max(50, settings.default.max_examples // 4))  # dev 50, ci 100
 @given(st.dictionaries(KEYS, TREE, max_size=5) | TREE)
 def test_any_toolchain_section_is_read_or_refused_at_a_line(section: Any) -> None:
     with tempfile.TemporaryDirectory() as directory:
