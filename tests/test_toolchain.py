@@ -380,28 +380,31 @@ def test_the_wait_step_is_what_kubernetes_waits_for_migrations_accepts(
     assert "kubectl wait" in child.read_text(encoding="utf-8")
     result = run("verify", str(child), "--today", TODAY, "--format", "json")
     assert result.code == 0, result.out
-    # The same pipeline without its wait step: the VM job would overlap the migrations Job.
-    child.write_text(
-        child.read_text(encoding="utf-8").replace(
-            "    - kubectl wait --for=condition=complete --timeout=36000s job -l app=migrations\n",
-            "",
-        ),
-        encoding="utf-8",
+    text = child.read_text(encoding="utf-8")
+    kctl = f"{PREFIX} SKIP_POST_DEPLOYMENT_MIGRATIONS=false k-ctl -e gstg upgrade"
+    step = "kubectl wait --for=condition=complete --timeout=36000s job -l app=migrations"
+    assert f"    - {kctl}\n    - {step}\n" in text
+
+    def findings(script: str) -> set[str]:
+        child.write_text(text.replace(f"    - {kctl}\n    - {step}\n", script), encoding="utf-8")
+        result = run("verify", str(child), "--today", TODAY, "--format", "json")
+        return {f["policy"] for f in json.loads(result.out)["findings"]}
+
+    assert "kubernetes-waits-for-migrations" not in findings(f"    - {kctl}\n    - {step}\n")
+    # A wait on a later line, with other commands between, still waits.
+    assert "kubernetes-waits-for-migrations" not in findings(
+        f"    - {kctl}\n    - echo applied\n    - /usr/bin/{step}\n"
     )
-    result = run("verify", str(child), "--today", TODAY, "--format", "json")
-    found = {f["policy"] for f in json.loads(result.out)["findings"]}
-    assert "kubernetes-waits-for-migrations" in found
-    # A wait before k-ctl waits for nothing: still a finding.
-    lines = child.read_text(encoding="utf-8").splitlines(keepends=True)
-    at = next(i for i, line in enumerate(lines) if "k-ctl -e gstg upgrade" in line)
-    lines.insert(
-        at, "    - kubectl wait --for=condition=complete --timeout=1s job -l app=migrations\n"
-    )
-    child.write_text("".join(lines), encoding="utf-8")
-    result = run("verify", str(child), "--today", TODAY, "--format", "json")
-    assert "kubernetes-waits-for-migrations" in {
-        f["policy"] for f in json.loads(result.out)["findings"]
+    not_waiting = {
+        "no wait step": f"    - {kctl}\n",
+        "the wait runs before k-ctl": f"    - {step}\n    - {kctl}\n",
+        "a failed wait is ignored": f"    - {kctl}\n    - {step} || true\n",
+        "the wait runs in the background": f"    - {kctl}\n    - {step} &\n",
+        "an && list does not stop a set -e shell": f"    - {kctl} && {step}\n",
+        "another selector": f"    - {kctl}\n    - {step.replace('app=migrations', 'app=web')}\n",
     }
+    for why, script in not_waiting.items():
+        assert "kubernetes-waits-for-migrations" in findings(script), why
 
 
 @pytest.mark.xfail(

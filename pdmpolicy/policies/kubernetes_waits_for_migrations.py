@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import shlex
+from collections.abc import Iterator, Sequence
 
-from pdmpolicy.analysis import KUBERNETES
+from pdmpolicy.analysis import KUBERNETES, KctlCall
+from pdmpolicy.pipeline import ScriptLine
 from pdmpolicy.policies.base import (
     BOTH_LAYERS,
     Context,
@@ -14,7 +16,6 @@ from pdmpolicy.policies.base import (
     executors,
 )
 from pdmpolicy.policies.examples import GSTG_FIRST, changed
-from pdmpolicy.shell import read_script
 
 
 class KubernetesWaitsForMigrations(Policy):
@@ -46,14 +47,9 @@ class KubernetesWaitsForMigrations(Policy):
                 if not after:
                     continue
                 job = effect.job
-                # The toolchain says how a call waits: an input it is given, or a command
-                # run after it in the same job (docs/toolchain.md).
-                commands, _ = read_script([(line.text, line.loc) for line in job.script])
                 wait = context.toolchain.kubernetes.wait
                 for call in effect.executor_calls:
-                    at = commands.index(call.command) if call.command in commands else 0
-                    later = [(c.program, *c.args) for c in commands[at + 1 :]]
-                    if wait.waits(call.command.assigned, later):
+                    if wait.waits(call.command.assigned, _lines_after(job.script, call)):
                         continue
                     yield Violation(
                         job.locs.get("script:wait_for_jobs", call.command.loc),
@@ -65,3 +61,32 @@ class KubernetesWaitsForMigrations(Policy):
                         hint="set wait_for_jobs: true under kctl",
                         subject=job.name,
                     )
+
+
+def _lines_after(script: Sequence[ScriptLine], call: KctlCall) -> list[list[str]]:
+    """The words of each script line after the one holding `call`, for the toolchain's wait
+    step (docs/toolchain.md: a wait is a command run after k-ctl in the same job).
+
+    Only a line that is one plain command counts: its words as a POSIX shell splits them,
+    operators and all. `kubectl wait ... || true` or `... &` would let the job succeed while
+    the migrations still run, and a wait inside `k-ctl ... && kubectl wait ...` may not fail
+    the job (a shell with `set -e` does not stop on a failed `&&` list), so none of them is a
+    wait. A line the shell cannot split is none either.
+    """
+    index = next(
+        (
+            i
+            for i, line in enumerate(script)
+            if line.text == call.command.text and line.loc == call.command.loc
+        ),
+        None,
+    )
+    if index is None:  # the call is not on a line of its own script: nothing waits for it
+        return []
+    found = []
+    for line in script[index + 1 :]:
+        try:
+            found.append(shlex.split(line.text))
+        except ValueError:
+            continue
+    return found
