@@ -400,7 +400,7 @@ def test_the_wait_step_is_what_kubernetes_waits_for_migrations_accepts(
         "the wait runs before k-ctl": f"    - {step}\n    - {kctl}\n",
         "a failed wait is ignored": f"    - {kctl}\n    - {step} || true\n",
         "the wait runs in the background": f"    - {kctl}\n    - {step} &\n",
-        "an && list does not stop a set -e shell": f"    - {kctl} && {step}\n",
+        "a failing k-ctl skips an && wait": f"    - {kctl} && {step}\n",
         "another selector": f"    - {kctl}\n    - {step.replace('app=migrations', 'app=web')}\n",
     }
     for why, script in not_waiting.items():

@@ -69,9 +69,9 @@ def _lines_after(script: Sequence[ScriptLine], call: KctlCall) -> list[list[str]
 
     Only a line that is one plain command counts: its words as a POSIX shell splits them,
     operators and all. `kubectl wait ... || true` or `... &` would let the job succeed while
-    the migrations still run, and a wait inside `k-ctl ... && kubectl wait ...` may not fail
-    the job (a shell with `set -e` does not stop on a failed `&&` list), so none of them is a
-    wait. A line the shell cannot split is none either.
+    the migrations still run, and in `k-ctl ... && kubectl wait ...` a failing k-ctl skips the
+    wait without stopping a `set -e` shell (only the last command of an `&&` list does), so
+    none of them is a wait. A line the shell cannot split is none either.
     """
     index = next(
         (
