@@ -52,6 +52,8 @@ class PolicySet:
     files: tuple[str, ...]
     toolchain: Toolchain = DEFAULT
     """How the tools are called: the built-in defaults with the `toolchain:` section over them."""
+    toolchain_file: str | None = None
+    """The policy file that holds the `toolchain:` section; None when none does."""
 
 
 def _option_value(option: Option, value: Any, loc: Loc, policy: str) -> tuple[Any, Problem | None]:
@@ -280,4 +282,10 @@ def load_policy_set(directory: Path, root: Path, registry: Mapping[str, Policy])
         raise InputError(problems)
     for name, policy in registry.items():
         settings.setdefault(name, Setting(policy.default_severity, None, policy.option_defaults()))
-    return PolicySet(settings, tuple(waivers), tuple(shown), toolchain)
+    return PolicySet(
+        settings,
+        tuple(waivers),
+        tuple(shown),
+        toolchain,
+        toolchain_at.path if toolchain_at is not None else None,
+    )

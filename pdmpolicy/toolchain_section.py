@@ -379,3 +379,39 @@ def read_toolchain(path: str, owner: Any, problems: list[Problem]) -> Toolchain:
         if harmless is not None:
             toolchain = replace(toolchain, harmless=harmless)
     return toolchain
+
+
+def section(toolchain: Toolchain) -> dict[str, Any]:
+    """`toolchain` as the `toolchain:` section that reads back to it (every key written;
+    commands as shell-quoted strings, which split back into the same words)."""
+    kubernetes = toolchain.kubernetes
+    wait = kubernetes.wait
+    return {
+        "kubernetes": {
+            "command": shlex.join(kubernetes.command),
+            "environment_flag": kubernetes.environment_flag,
+            "stage_flag": kubernetes.stage_flag,
+            "dry_run_flag": kubernetes.dry_run_flag,
+            "apply_actions": list(kubernetes.apply_actions),
+            "show_actions": list(kubernetes.show_actions),
+            "harmless_actions": list(kubernetes.harmless_actions),
+            "skip_variable": kubernetes.skip_variable,
+            "run_value": kubernetes.run_value,
+            "wait": {
+                "style": wait.style,
+                "variable": wait.variable,
+                "value": wait.value,
+                "command": shlex.join(wait.command),
+                "default_timeout": names.format_duration(wait.default_timeout),
+            },
+        },
+        "vm": {
+            "command": shlex.join(toolchain.vm.command),
+            "switches": dict(toolchain.vm.switches),
+        },
+        "rails": {
+            "migrate_commands": [shlex.join(words) for words in toolchain.rails.migrate_commands],
+            "skip_variable": toolchain.rails.skip_variable,
+        },
+        "harmless": list(toolchain.harmless),
+    }

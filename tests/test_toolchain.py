@@ -698,3 +698,47 @@ def test_a_toolchain_change_alone_is_no_behaviour_change_against_the_base(
     # Lowered with the default toolchain, the base's k-ctl line would carry WAIT_FOR_JOBS=true
     # and the current one would not: a change of the k-ctl command line.
     assert "No environment changes behaviour." in result.out, result.out
+
+
+# --- `pdmpolicy toolchain`: the toolchain in effect, as a section that reads back ----------
+
+
+def read_back_section(text: str) -> Toolchain:
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        (root / "policies").mkdir()
+        (root / "policies/t.yml").write_text(text, encoding="utf-8")
+        return load_policy_set(root / "policies", root, REGISTRY).toolchain
+
+
+def test_toolchain_command_prints_the_toolchain_in_effect(repo: Repo, run: Any) -> None:
+    result = run("toolchain")
+    assert result.code == 0, result.err
+    assert "(no toolchain: section in the policy set)" in result.out
+    assert read_back_section(result.out) == DEFAULT
+    repo.policies(ANSIBLE_AND_KUBECTL_WAIT, "toolchain.yml")
+    result = run("toolchain")
+    assert "with policies/toolchain.yml over them" in result.out
+    assert "command: ansible-playbook -i 'inventory/{environment}' post-migrations.yml" in (
+        result.out
+    )
+    printed = read_back_section(result.out)
+    assert printed == load_policy_set(repo.root / "policies", repo.root, REGISTRY).toolchain
+    assert printed.kubernetes.wait.style == "command"
+    assert run("toolchain").out == result.out  # the same bytes every time
+    repo.policies("toolchain:\n  vm: {command: ''}\n", "toolchain.yml")
+    refused = run("toolchain")
+    assert refused.code == 2 and refused.out == ""
+    assert "policies/toolchain.yml:2:17: error: toolchain.vm.command must not be empty" in (
+        refused.err
+    )
+
+
+@settings(max_examples=max(50, settings.default.max_examples // 4))  # dev 50, ci 100
+@given(toolchain_sections())
+def test_printed_toolchains_read_back_to_themselves(section_and_declared: tuple[str, Any]) -> None:
+    from pdmpolicy.render import dump_yaml
+    from pdmpolicy.toolchain_section import section
+
+    toolchain = read_back_section(section_and_declared[0])
+    assert read_back_section(dump_yaml({"toolchain": section(toolchain)})) == toolchain
