@@ -734,7 +734,7 @@ def test_toolchain_command_prints_the_toolchain_in_effect(repo: Repo, run: Any) 
     )
 
 
-@settings(max_examples=max(50, settings.default.max_examples // 4))  # dev 50, ci 100
+@settings(max_examples=max(25, settings.default.max_examples // 8))  # dev 25, ci 50
 @given(toolchain_sections())
 def test_printed_toolchains_read_back_to_themselves(section_and_declared: tuple[str, Any]) -> None:
     from pdmpolicy.render import dump_yaml
