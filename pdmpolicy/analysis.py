@@ -37,7 +37,6 @@ from pdmpolicy.effects import (
     worst,
 )
 from pdmpolicy.location import Loc
-from pdmpolicy.model import Environment
 from pdmpolicy.pipeline import CiJob, Pipeline, Variable
 from pdmpolicy.shell import Command, read_script
 from pdmpolicy.toolchain import DEFAULT, Toolchain
@@ -419,20 +418,6 @@ class Analysis:
             done.append(ready[0])
             remaining.remove(ready[0])
         return tuple(done)
-
-
-def declare_effects(pipeline: Pipeline, environment: Environment) -> Pipeline:
-    """The lowered pipeline with each generic job's declared `effect:` on its CiJob.
-
-    (Lowering could carry it itself; kept here until it does.)"""
-    declared = {job.name: job.effect for job in environment.jobs if job.effect is not None}
-    if not declared:
-        return pipeline
-    jobs = tuple(
-        replace(job, declared_effect=declared[job.name]) if job.name in declared else job
-        for job in pipeline.jobs
-    )
-    return replace(pipeline, jobs=jobs)
 
 
 def analyse(

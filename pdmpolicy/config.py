@@ -1,10 +1,12 @@
 """The policy set: `policies/*.yml` read, merged and checked against the registry.
 
-Each file may hold `policies:` (name -> severity, scope, options) and `waivers:`. A policy
-configured in two places, an unknown policy or option, a wrong type: an `InputError` at
-the line. Waivers are only type-checked here; whether each one is acceptable (named policy
-exists, reason/owner/expiry present, not expired) is the `waiver-valid` policy's verdict,
-so a bad waiver is a finding on the merge request rather than an unusable policy set.
+Each file may hold `policies:` (name -> severity, scope, options), `waivers:` and
+`toolchain:` (how the team's tools are called, docs/toolchain.md; one file may hold it). A
+policy or toolchain configured in two places, an unknown policy or option, a wrong type: an
+`InputError` at the line. Waivers are only type-checked here; whether each one is
+acceptable (named policy exists, reason/owner/expiry present, not expired) is the
+`waiver-valid` policy's verdict, so a bad waiver is a finding on the merge request rather
+than an unusable policy set.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from pdmpolicy.load import read_yaml
 from pdmpolicy.location import Loc, item_loc, key_loc, value_loc
 from pdmpolicy.policies.base import Option, Policy, Waiver
 from pdmpolicy.schema import parse_date
+from pdmpolicy.toolchain import DEFAULT, Toolchain
+from pdmpolicy.toolchain_section import read_toolchain
+
+FILE_KEYS = ("policies", "waivers", "toolchain")
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,10 @@ class PolicySet:
     settings: Mapping[str, Setting]
     waivers: tuple[Waiver, ...]
     files: tuple[str, ...]
+    toolchain: Toolchain = DEFAULT
+    """How the tools are called: the built-in defaults with the `toolchain:` section over them."""
+    toolchain_file: str | None = None
+    """The policy file that holds the `toolchain:` section; None when none does."""
 
 
 def _option_value(option: Option, value: Any, loc: Loc, policy: str) -> tuple[Any, Problem | None]:
@@ -189,6 +199,8 @@ def load_policy_set(directory: Path, root: Path, registry: Mapping[str, Policy])
     settings: dict[str, Setting] = {}
     where: dict[str, Loc] = {}
     waivers: list[Waiver] = []
+    toolchain = DEFAULT
+    toolchain_at: Loc | None = None
     files = (
         sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")]) if directory.is_dir() else []
     )
@@ -201,14 +213,27 @@ def load_policy_set(directory: Path, root: Path, registry: Mapping[str, Policy])
             continue
         shown.append(doc.path)
         for key in doc.data:
-            if key not in ("policies", "waivers"):
+            if key not in FILE_KEYS:
                 problems.append(
                     Problem(
                         key_loc(doc.path, doc.data, key),
                         f"unknown key '{key}'",
-                        "a policy file holds 'policies:' and 'waivers:'",
+                        "a policy file holds 'policies:', 'waivers:' and 'toolchain:'",
                     )
                 )
+        if "toolchain" in doc.data:
+            loc = key_loc(doc.path, doc.data, "toolchain")
+            if toolchain_at is not None:
+                problems.append(
+                    Problem(
+                        loc,
+                        f"the toolchain is configured twice: here and at {toolchain_at}",
+                        "keep one toolchain: section in the policy set",
+                    )
+                )
+            else:
+                toolchain_at = loc
+                toolchain = read_toolchain(doc.path, doc.data, problems)
         # An empty `policies:` is no policy; `policies: false` or `[]` is a mistake.
         policies = doc.data.get("policies")
         policies = {} if policies is None else policies
@@ -257,4 +282,10 @@ def load_policy_set(directory: Path, root: Path, registry: Mapping[str, Policy])
         raise InputError(problems)
     for name, policy in registry.items():
         settings.setdefault(name, Setting(policy.default_severity, None, policy.option_defaults()))
-    return PolicySet(settings, tuple(waivers), tuple(shown))
+    return PolicySet(
+        settings,
+        tuple(waivers),
+        tuple(shown),
+        toolchain,
+        toolchain_at.path if toolchain_at is not None else None,
+    )

@@ -162,6 +162,7 @@ def evaluate(
             policy_names=frozenset(REGISTRY),
             base=base,
             pipelines=tuple(pipeline_view(v) for v in in_scope),
+            toolchain=project.policy_set.toolchain,
         )
         violations = run_policy(policy, context)
         findings += _stamp(name, violations, setting, project.policy_set, today)
@@ -188,6 +189,7 @@ def evaluate_pipelines(
             waivers=(),
             policy_names=frozenset(REGISTRY),
             pipelines=views,
+            toolchain=policy_set.toolchain,
         )
         findings += _stamp(name, run_policy(policy, context), setting, policy_set, today)
     return sorted(findings, key=Finding.sort_key)
@@ -216,6 +218,7 @@ def evaluate_manifests(
             waivers=project.policy_set.waivers,
             policy_names=frozenset(REGISTRY),
             manifests=manifests,
+            toolchain=project.policy_set.toolchain,
         )
         violations = run_policy(policy, context)
         findings += _stamp(name, violations, setting, project.policy_set, today)

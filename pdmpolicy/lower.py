@@ -6,6 +6,11 @@ keyed by the database, and no inherited `default:` or top-level variables for jo
 execute PDMs. k-ctl and the VM tooling are called through
 `env -u AUTO_DEPLOY -u GITLAB_IMAGE_TAG`, since trigger variables beat anything in YAML.
 
+How the tools are called comes from the toolchain (docs/toolchain.md): the Kubernetes
+executor's command and flags, how it waits for the migrations Job (an input variable, or a
+command such as `kubectl wait` run after it in the same job), the VM tooling's command. Every
+word is shell-quoted.
+
 Policies check the lowered pipeline, so what is checked is exactly what is rendered; each
 value keeps the location in the environment file that it came from.
 """
@@ -31,6 +36,7 @@ from pdmpolicy.pipeline import (
     Trigger,
     Variable,
 )
+from pdmpolicy.toolchain import DEFAULT, Toolchain
 
 PIPELINE_STAGES = (".pre", "build", "test", "deploy", ".post")
 CHILD_DIRECTORY = "ci/environments"
@@ -66,27 +72,44 @@ def strip_prefix() -> list[str]:
     return words
 
 
-def _command_line(job: Job) -> tuple[ScriptLine, ...]:
+def _values(environment: Environment, job: Job, toolchain: Toolchain) -> dict[str, str]:
+    """What the toolchain's `{placeholders}` stand for in this job."""
+    seconds = names.parse_duration(job.timeout) if job.timeout else None
+    return {
+        "database": environment.database,
+        "environment": environment.name,
+        "stage": job.kctl.stage if job.kctl is not None else "main",
+        "timeout": str(seconds or toolchain.kubernetes.wait.default_timeout),
+    }
+
+
+def _command_line(
+    environment: Environment, job: Job, toolchain: Toolchain
+) -> tuple[ScriptLine, ...]:
     if job.runner == "generic":
         assert job.script is not None  # the schema requires it
         return tuple(ScriptLine(text, loc) for text, loc in job.script)
+    values = _values(environment, job, toolchain)
     words = strip_prefix()
     if job.runner == "vm":
-        words.append(names.VM_TOOL)
+        words += toolchain.vm.call_words(values)
         return (ScriptLine(shlex.join(words), job.loc),)
     kctl = job.kctl
     assert kctl is not None  # the schema requires it
+    kubernetes = toolchain.kubernetes
+    wait = kubernetes.wait
     words += [f"{name}={value}" for name, value, _ in kctl.variables]
-    if kctl.wait_for_jobs:
-        words.append(f"{names.WAIT_VARIABLE}=true")
-    words += [names.KCTL, "-e", kctl.environment]
-    if kctl.stage != "main":
-        words += ["-s", kctl.stage]
-    if kctl.dry_run:
-        words.append("-D")
-    words.append(kctl.action)
+    if kctl.wait_for_jobs and wait.style == "input":
+        words.append(wait.assignment())
+    words += kubernetes.call_words(kctl.environment, kctl.stage, kctl.dry_run, kctl.action, values)
     if not _saves_dry_run(job):
-        return (ScriptLine(shlex.join(words), kctl.loc),)
+        lines = [ScriptLine(shlex.join(words), kctl.loc)]
+        applies = kctl.action in kubernetes.apply_actions and not kctl.dry_run
+        if kctl.wait_for_jobs and wait.style == "command" and applies:
+            # A line of its own: the job's shell stops at the first line that fails, so a
+            # wait that fails or times out fails the job, and nothing after it starts.
+            lines.append(ScriptLine(shlex.join(wait.step(values)), kctl.loc_of("wait_for_jobs")))
+        return tuple(lines)
     # Redirected, then shown: a pipe into tee would hide k-ctl's exit status from sh, which
     # has no pipefail everywhere. Only standard output is saved; k-ctl's log goes to the job log.
     saved = shlex.quote(dry_run_path(job.name))
@@ -97,7 +120,7 @@ def _command_line(job: Job) -> tuple[ScriptLine, ...]:
     )
 
 
-def _ci_job(environment: Environment, job: Job) -> CiJob:
+def _ci_job(environment: Environment, job: Job, toolchain: Toolchain) -> CiJob:
     locs = dict(job.locs)
     if job.kctl is not None:
         # Findings about the k-ctl command line land on the key of the environment file
@@ -124,11 +147,12 @@ def _ci_job(environment: Environment, job: Job) -> CiJob:
         variables=tuple(Variable(n, v, loc) for n, v, loc in job.variables),
         inherit_default=False,
         inherit_variables=True if job.inherit_variables is None else job.inherit_variables,
-        script=_command_line(job),
+        script=_command_line(environment, job, toolchain),
         trigger=None,
         rules=(),
         loc=job.loc,
         locs=MappingProxyType(locs),
+        declared_effect=job.effect,
         artifacts=(
             Artifacts((dry_run_path(job.name),), when="always", expire_in=DRY_RUN_EXPIRE_IN)
             if _saves_dry_run(job)
@@ -137,18 +161,19 @@ def _ci_job(environment: Environment, job: Job) -> CiJob:
     )
 
 
-def lower(environment: Environment) -> Pipeline:
-    """The child pipeline of one environment, with its safe defaults."""
+def lower(environment: Environment, toolchain: Toolchain = DEFAULT) -> Pipeline:
+    """The child pipeline of one environment, with its safe defaults, calling the tools as
+    `toolchain` says."""
     pipeline = Pipeline(
         path=child_path(environment.name),
         source=environment.path,
         stages=PIPELINE_STAGES,
         variables=tuple(Variable(n, v, loc) for n, v, loc in environment.variables),
-        jobs=tuple(_ci_job(environment, job) for job in environment.jobs),
+        jobs=tuple(_ci_job(environment, job, toolchain) for job in environment.jobs),
     )
     # A job is a PDM job if it would execute PDMs when it inherited everything; those get
     # no top-level variables unless the file names the ones they may have.
-    provisional = analyse(pipeline)
+    provisional = analyse(pipeline, toolchain)
     jobs = []
     for ci_job, job in zip(pipeline.jobs, environment.jobs, strict=True):
         if provisional.effect(ci_job.name).is_executor and job.inherit_variables is None:
@@ -156,7 +181,9 @@ def lower(environment: Environment) -> Pipeline:
         jobs.append(ci_job)
     order = {
         name: i
-        for i, name in enumerate(analyse(replace(pipeline, jobs=tuple(jobs))).execution_order())
+        for i, name in enumerate(
+            analyse(replace(pipeline, jobs=tuple(jobs)), toolchain).execution_order()
+        )
     }
     jobs.sort(key=lambda j: order[j.name])
     return replace(pipeline, jobs=tuple(jobs))

@@ -46,13 +46,15 @@ GITLAB_RESERVED = frozenset(
 
 AUTO_DEPLOY_VARIABLES = ("AUTO_DEPLOY", "GITLAB_IMAGE_TAG")
 SKIP_VARIABLE = "SKIP_POST_DEPLOYMENT_MIGRATIONS"
-VM_RUN_VARIABLE = "RUN_POST_DEPLOY_MIGRATIONS"
-WAIT_VARIABLE = "WAIT_FOR_JOBS"
-"""Passed to k-ctl to make helmfile wait for Jobs (`--wait-for-jobs`); see docs/model.md."""
 
+# How the tools are called is the toolchain's (pdmpolicy/toolchain.py, docs/toolchain.md):
+# read `toolchain.DEFAULT` or the policy set's toolchain, not these. They remain only as the
+# toolchain's built-in values while analysis.py and gitlab/loader.py still import them
+# (issue 11, the recognition half); remove them once nothing else does.
+VM_RUN_VARIABLE = "RUN_POST_DEPLOY_MIGRATIONS"
 KCTL = "k-ctl"
 VM_TOOL = "deploy-vms"
-"""The deployer's VM tooling as the rendered pipeline calls it; see docs/model.md."""
+"""A placeholder for the Deployer's VM tooling: no program has this name (docs/toolchain.md)."""
 
 _DURATION_UNITS = {
     "s": 1, "sec": 1, "second": 1, "seconds": 1,

@@ -130,6 +130,9 @@ def all_policies_markdown() -> str:
         "    expires: 2026-12-31",
         "```",
         "",
+        "The same files may hold one `toolchain:` section: how k-ctl, the VM tooling and Rails",
+        "are called, read by `render` and by the checks ([toolchain.md](toolchain.md)).",
+        "",
         "| policy | what it proves |",
         "| --- | --- |",
     ]

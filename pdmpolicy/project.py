@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pdmpolicy import gitref
-from pdmpolicy.analysis import analyse, declare_effects
+from pdmpolicy.analysis import analyse
 from pdmpolicy.config import PolicySet, load_policy_set
 from pdmpolicy.errors import InputError, Problem, UsageError
 from pdmpolicy.load import Document, parse_document, read_yaml
@@ -19,6 +19,7 @@ from pdmpolicy.model import Environment, build_environment
 from pdmpolicy.policies import REGISTRY
 from pdmpolicy.policies.base import EnvironmentView
 from pdmpolicy.schema import check_references, validate_shape
+from pdmpolicy.toolchain import DEFAULT, Toolchain
 
 
 @dataclass(frozen=True)
@@ -97,18 +98,25 @@ def _checked_set(
 
 
 def views_of(
-    environments: list[Environment], root: Path | None = None
+    environments: list[Environment], toolchain: Toolchain = DEFAULT, root: Path | None = None
 ) -> tuple[EnvironmentView, ...]:
-    """Lowered and analysed, in name order; `root` holds the script files jobs call."""
+    """Lowered and analysed with the policy set's toolchain, in name order; `root` holds the
+    script files jobs call."""
     views = []
     for environment in sorted(environments, key=lambda e: e.name):
-        pipeline = declare_effects(lower(environment), environment)
-        views.append(EnvironmentView(environment, pipeline, analyse(pipeline, root=root)))
+        pipeline = lower(environment, toolchain)
+        views.append(
+            EnvironmentView(environment, pipeline, analyse(pipeline, toolchain, root=root))
+        )
     return tuple(views)
 
 
-def load_base(root: Path, ref: str, directory: Path) -> tuple[EnvironmentView, ...]:
-    """The environments as they were at git `ref` (nothing checked out, nothing written).
+def load_base(
+    root: Path, ref: str, directory: Path, toolchain: Toolchain = DEFAULT
+) -> tuple[EnvironmentView, ...]:
+    """The environments as they were at git `ref` (nothing checked out, nothing written),
+    lowered with `toolchain` (the current policy set's, so that a change of the toolchain
+    alone shows no behavioural difference of the environments).
 
     Problems are reported at `REF:path`; an environment directory missing at the ref (the
     change creates it) gives no environments.
@@ -128,7 +136,8 @@ def load_base(root: Path, ref: str, directory: Path) -> tuple[EnvironmentView, .
             continue
         _validated(doc, Path(path).stem, environments, problems)
     # Script files are read from the working tree (docs/effects.md, "Limits").
-    return views_of(_checked_set(environments, {Path(p).stem for p in files}, problems), root)
+    environments_set = _checked_set(environments, {Path(p).stem for p in files}, problems)
+    return views_of(environments_set, toolchain, root)
 
 
 def _require_directory(directory: Path, what: str) -> None:
@@ -189,4 +198,4 @@ def load_project(root: Path, environments_dir: Path, policies_dir: Path) -> Proj
         problems.extend(exc.problems)
     if problems or policy_set is None:
         raise InputError(problems)
-    return Project(root, views_of(environments, root), policy_set)
+    return Project(root, views_of(environments, policy_set.toolchain, root), policy_set)

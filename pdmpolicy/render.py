@@ -109,6 +109,16 @@ def emit(pipeline: Pipeline) -> str:
         document["variables"] = {v.name: v.value for v in pipeline.variables}
     for job in pipeline.jobs:
         document[job.name] = _job_mapping(job)
+    header = (
+        f"{GENERATED_MARK} from {pipeline.source}. Do not edit:\n"
+        "# change the environment file and run `pdmpolicy render`.\n"
+    )
+    return header + dump_yaml(document)
+
+
+def dump_yaml(document: dict[str, Any]) -> str:
+    """`document` as block-style YAML, keys in insertion order, every string that a YAML 1.1
+    reader would take for something else quoted (see `_Representer`)."""
     yaml = YAML(typ="safe", pure=True)
     yaml.Representer = _Representer
     yaml.default_flow_style = False
@@ -117,11 +127,7 @@ def emit(pipeline: Pipeline) -> str:
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     stream = io.StringIO()
     yaml.dump(document, stream)
-    header = (
-        f"{GENERATED_MARK} from {pipeline.source}. Do not edit:\n"
-        "# change the environment file and run `pdmpolicy render`.\n"
-    )
-    return header + stream.getvalue()
+    return stream.getvalue()
 
 
 def rendered_files(project: Project) -> dict[str, str]:

@@ -43,6 +43,7 @@ from pdmpolicy.project import load_project
 from pdmpolicy.render import emit, rendered_files, write_all
 from pdmpolicy.schema import check_references, validate_shape
 from pdmpolicy.shell import commands
+from pdmpolicy.toolchain import DEFAULT
 from tests.conftest import REPO_ROOT, Repo
 
 # --- Values: what an MR author may write -------------------------------------------------
@@ -67,6 +68,7 @@ VARIABLE_NAME = st.from_regex(names.VARIABLE_PATTERN, fullmatch=True) | st.sampl
     ("on", "yes", "no", "y", "n", "true", "NULL", "Off", "TRUE", "_")
 )
 VARIABLES = st.dictionaries(VARIABLE_NAME, TEXT, max_size=4)
+WAIT = DEFAULT.kubernetes.wait
 SCRIPT_LINE = TEXT.filter(lambda line: "\n" not in line and "\r" not in line)
 
 
@@ -196,12 +198,12 @@ def expected_argv(job: JobSpec) -> list[str]:
     trigger variables stripped, then k-ctl (or the VM tooling) with its flags."""
     words = ["env", "-u", "AUTO_DEPLOY", "-u", "GITLAB_IMAGE_TAG"]
     if job.runner == "vm":
-        return [*words, names.VM_TOOL]
+        return [*words, *DEFAULT.vm.command]
     assert job.kctl is not None
     # Variables come in name order, whatever order the file wrote them in.
     words += [f"{name}={value}" for name, value in sorted(job.kctl["variables"].items())]
     if job.kctl["wait_for_jobs"]:
-        words.append(f"{names.WAIT_VARIABLE}=true")
+        words.append(DEFAULT.kubernetes.wait.assignment())
     words += ["k-ctl", "-e", job.kctl["environment"]]
     if job.kctl["stage"] != "main":
         words += ["-s", job.kctl["stage"]]
@@ -261,7 +263,7 @@ def test_rendered_child_pipeline_means_exactly_what_was_written(spec: EnvSpec) -
         if job.kctl is not None:
             assert dict(command.assigned) == {
                 **job.kctl["variables"],
-                **({names.WAIT_VARIABLE: "true"} if job.kctl["wait_for_jobs"] else {}),
+                **({WAIT.variable: WAIT.value} if job.kctl["wait_for_jobs"] else {}),
             }
 
 

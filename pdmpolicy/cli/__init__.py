@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "verify",
     "schema",
     "policies",
+    "toolchain",
     "note",
 )
 """Command names in the order `--help` lists them; each is a module of this package."""

@@ -75,7 +75,11 @@ def run(args: argparse.Namespace) -> int:
     from pdmpolicy.reports import ReportInput
 
     project = load(args)
-    base = load_base(project.root, args.base, args.environments) if args.base else None
+    base = (
+        load_base(project.root, args.base, args.environments, project.policy_set.toolchain)
+        if args.base
+        else None
+    )
     findings = evaluate(project, today(args), base)
     sections = (_base_diff(args, project, base, findings),) if base is not None else ()
     report = ReportInput(

@@ -84,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
             problems.extend(exc.problems)
     if problems:
         raise InputError(problems)
-    views = tuple(PipelineView(p, analyse(p, root=root)) for p in pipelines.values())
+    views = tuple(
+        PipelineView(p, analyse(p, policy_set.toolchain, root=root)) for p in pipelines.values()
+    )
     findings = evaluate_pipelines(views, policy_set, today(args))
     cases = tuple(
         Case(name, path, path)

@@ -17,6 +17,7 @@ from pdmpolicy.location import Loc
 from pdmpolicy.manifests.model import ManifestFile
 from pdmpolicy.model import Environment
 from pdmpolicy.pipeline import Pipeline
+from pdmpolicy.toolchain import DEFAULT, Toolchain
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ class Context:
     """The rendered Kubernetes manifests given to `pdmpolicy manifests`, for the policies of
     the "manifests" layer; `all_environments` then says what each file's environment
     declares (its CI timeouts)."""
+    toolchain: Toolchain = DEFAULT
+    """How the tools are called (the policy set's `toolchain:` over the defaults)."""
 
 
 @dataclass(frozen=True)

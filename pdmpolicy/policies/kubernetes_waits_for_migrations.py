@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import posixpath
+import shlex
 from collections.abc import Iterator, Sequence
 
-from pdmpolicy.analysis import KUBERNETES, JobEffect
+from pdmpolicy.analysis import KUBERNETES, JobEffect, KctlCall
+from pdmpolicy.pipeline import ScriptLine
 from pdmpolicy.policies.base import (
     BOTH_LAYERS,
     Context,
@@ -59,8 +61,9 @@ class KubernetesWaitsForMigrations(Policy):
                     what = f"{', '.join(after)} start{plural} when it ends"
                 else:
                     what = f"it is the last executor of its pipeline, and {where}"
+                wait = context.toolchain.kubernetes.wait
                 for call in effect.executor_calls:
-                    if call.waits:
+                    if wait.waits(call.command.assigned, _lines_after(job.script, call)):
                         continue
                     yield Violation(
                         job.locs.get("script:wait_for_jobs", call.command.loc),
@@ -110,3 +113,32 @@ def _after_in_parents(view: PipelineView, pipelines: Sequence[PipelineView]) -> 
     if not found:
         return ""
     return f"{', '.join(found)} start{'s' if len(found) == 1 else ''} when it ends"
+
+
+def _lines_after(script: Sequence[ScriptLine], call: KctlCall) -> list[list[str]]:
+    """The words of each script line after the one holding `call`, for the toolchain's wait
+    step (docs/toolchain.md: a wait is a command run after k-ctl in the same job).
+
+    Only a line that is one plain command counts: its words as a POSIX shell splits them,
+    operators and all. `kubectl wait ... || true` or `... &` would let the job succeed while
+    the migrations still run, and in `k-ctl ... && kubectl wait ...` a failing k-ctl skips the
+    wait without stopping a `set -e` shell (only the last command of an `&&` list does), so
+    none of them is a wait. A line the shell cannot split is none either.
+    """
+    index = next(
+        (
+            i
+            for i, line in enumerate(script)
+            if line.text == call.command.text and line.loc == call.command.loc
+        ),
+        None,
+    )
+    if index is None:  # the call is not on a line of its own script: nothing waits for it
+        return []
+    found = []
+    for line in script[index + 1 :]:
+        try:
+            found.append(shlex.split(line.text))
+        except ValueError:
+            continue
+    return found

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from pdmpolicy import names
 from pdmpolicy.model import Environment
 from pdmpolicy.policies.base import EnvironmentView
 from pdmpolicy.policies.examples import GSTG, GSTG_CNY_EXECUTOR, GSTG_FIRST
 from pdmpolicy.project import load_project
+from pdmpolicy.toolchain import DEFAULT
 from tests.e2e import harness
 
 TODAY = "2026-11-26"
@@ -88,6 +88,7 @@ STEPS: dict[str, tuple[str, str]] = {
 """One environment per rollout step: (environment name, file text)."""
 
 PARENT = "ci/postdeploy-migrations.yml"
+WAIT = DEFAULT.kubernetes.wait
 
 
 def shipped_environments() -> list[str]:
@@ -192,5 +193,5 @@ def kctl_variables(environment: Environment, job: str) -> dict[str, str]:
     assert kctl is not None
     expected = {name: value for name, value, _ in kctl.variables}
     if kctl.wait_for_jobs:
-        expected[names.WAIT_VARIABLE] = "true"
+        expected[WAIT.variable] = WAIT.value
     return expected

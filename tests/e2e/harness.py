@@ -4,8 +4,11 @@ A `Workspace` is a throwaway git repository holding the rendered `ci/` files byt
 plus a directory of stub programs (`k-ctl`, `deploy-vms`) put first on PATH. Each stub writes
 one JSON line per call to a log: its argv, its *whole* process environment, when it started
 and ended, and the exit code it chose. A stub fails (exit 1) when the job that runs it
-(`CI_JOB_NAME`) is listed in the workspace's `fail_jobs`. Everything a stub needs is baked
-into it when it is written, so it records even if a script cleared the environment.
+(`CI_JOB_NAME`) is listed in the workspace's `fail_jobs`, or `<job>/<program>` is (only that
+program fails in that job). The stubbed programs are k-ctl and the VM tooling unless the
+workspace names others (a toolchain override's `ansible-playbook`, `kubectl`). Everything a
+stub needs is baked into it when it is written, so it records even if a script cleared the
+environment.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from pdmpolicy import names
+from pdmpolicy.toolchain import DEFAULT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 TOOLS = REPO_ROOT / ".e2e-tools"
@@ -41,7 +45,7 @@ _SCRUBBED = {
     *names.AUTO_DEPLOY_VARIABLES,
     names.SKIP_VARIABLE,
     names.VM_RUN_VARIABLE,
-    names.WAIT_VARIABLE,
+    DEFAULT.kubernetes.wait.variable,
     "DEPLOY_ENVIRONMENT",
     "CI",
 }
@@ -55,7 +59,7 @@ import json, os, sys, time
 start = time.time()
 time.sleep({seconds!r})
 job = os.environ.get("CI_JOB_NAME")
-code = 1 if job in {fail_jobs!r} else 0
+code = 1 if job in {fail_jobs!r} or f"{{job}}/{program}" in {fail_jobs!r} else 0
 # The environment the job's shell started with (env(1) execs this stub, so the shell is
 # the parent): what the job received, before the script removed anything.
 try:
@@ -180,6 +184,7 @@ class Workspace:
         files: Mapping[str, bytes],
         tool: Path,
         fail_jobs: Iterable[str] = (),
+        programs: Iterable[str] = (names.KCTL, names.VM_TOOL),
     ) -> None:
         self.root = root
         self.repo = root / "repo"
@@ -193,7 +198,7 @@ class Workspace:
             path = self.repo / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-        for program in (names.KCTL, names.VM_TOOL):
+        for program in programs:
             stub = self.stubs / program
             stub.write_text(
                 _STUB.format(

@@ -22,6 +22,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from pdmpolicy import names
+from pdmpolicy.toolchain import DEFAULT
 from tests.e2e import harness
 from tests.e2e.cases import PARENT, STEP_EXECUTORS, TODAY, Case, case_ids, kctl_argv
 from tests.e2e.cases import kctl_variables as declared_kctl_variables
@@ -36,6 +37,9 @@ pytestmark = [
 ]
 
 CASES = pytest.mark.parametrize("case", case_ids(), indirect=True)
+
+WAIT = DEFAULT.kubernetes.wait
+"""How the shipped (default) toolchain makes k-ctl wait: the `WAIT_FOR_JOBS=true` input."""
 
 
 # --- the checks ---------------------------------------------------------------------------
@@ -96,8 +100,8 @@ def assert_kctl_gets_declared_flags(run: Run, case: Case) -> None:
         variables = declared_kctl_variables(case.environment, job)
         for name, value in variables.items():
             assert call.env.get(name) == value, f"{call.describe()}: {name}={call.env.get(name)!r}"
-        if names.WAIT_VARIABLE not in variables:
-            assert names.WAIT_VARIABLE not in call.env, call.describe()
+        if WAIT.variable not in variables:
+            assert WAIT.variable not in call.env, call.describe()
         if call.executor_kind:
             assert call.env.get(names.SKIP_VARIABLE) == "false", (
                 f"{call.describe()}: {names.SKIP_VARIABLE}={call.env.get(names.SKIP_VARIABLE)!r}"
