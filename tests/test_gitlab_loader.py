@@ -522,12 +522,16 @@ def test_trigger_jobs_take_no_default_retry_but_keep_their_own(tmp_path: Path) -
     assert own.retry == 1
 
 
-def test_include_cycle_is_refused_at_the_trigger_that_closes_it() -> None:
-    with pytest.raises(InputError) as caught:
-        load("trigger/cycle-a.yml")
-    (problem,) = caught.value.problems
-    assert problem.loc == Loc(f"{FIXTURE_PATH}/trigger/cycle-b.yml", 3, 14)
-    assert "cycle" in problem.message
+def test_trigger_cycle_is_read_once_with_a_warning_at_the_trigger_that_closes_it() -> None:
+    pipelines = load("trigger/cycle-a.yml")
+    assert [p.path for p in pipelines] == [
+        f"{FIXTURE_PATH}/trigger/cycle-a.yml",
+        f"{FIXTURE_PATH}/trigger/cycle-b.yml",
+    ]
+    (warning,) = pipelines[1].warnings
+    assert warning.loc == Loc(f"{FIXTURE_PATH}/trigger/cycle-b.yml", 3, 14)
+    assert "go round" in warning.what
+    assert pipelines[1].job("back-to-a").trigger is not None
 
 
 # --- round trip: what pdmpolicy renders loads back to what it lowered ---------------------
@@ -784,9 +788,9 @@ def test_every_bad_job_is_reported_not_only_the_first(tmp_path: Path) -> None:
     assert [p.loc.line for p in error.problems] == [2, 5]
 
 
-def test_trigger_include_of_itself_is_a_cycle(tmp_path: Path) -> None:
-    error = error_of(tmp_path, "job:\n  trigger:\n    include: /.gitlab-ci.yml\n")
-    assert "cycle" in error.problems[0].message
+def test_trigger_include_of_itself_is_read_once(tmp_path: Path) -> None:
+    pipeline = load_text(tmp_path, "job:\n  trigger:\n    include: /.gitlab-ci.yml\n")
+    assert "go round" in pipeline.warnings[0].what
 
 
 def test_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:

@@ -18,7 +18,11 @@ from pdmpolicy.cli.common import (
 from pdmpolicy.errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from pdmpolicy.cli.common import Subparsers
+    from pdmpolicy.findings import Finding
+    from pdmpolicy.pipeline import Pipeline
 
 
 def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -56,13 +60,37 @@ def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     report_options(verify)
 
 
+INPUT_CHECK = "gitlab-ci-input"
+"""The name warnings about the CI files themselves carry in reports (they come from reading
+the files, not from a policy): includes that were not read, duplicated keys."""
+
+
+def _input_warnings(pipelines: Iterable[Pipeline]) -> list[Finding]:
+    from pdmpolicy.findings import Finding
+
+    return [
+        Finding(
+            policy=INPUT_CHECK,
+            severity="warning",
+            message=warning.what,
+            loc=warning.loc,
+            hint="vendor the included file into the repository to have it read"
+            if "is not read" in warning.what
+            else "",
+            subject=f"{INPUT_CHECK}:{warning.what}",
+        )
+        for pipeline in pipelines
+        for warning in pipeline.warnings
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
     from pdmpolicy.analysis import analyse
     from pdmpolicy.config import load_policy_set
     from pdmpolicy.engine import evaluate_pipelines
     from pdmpolicy.errors import InputError, Problem
+    from pdmpolicy.findings import Finding
     from pdmpolicy.gitlab import load_pipelines
-    from pdmpolicy.pipeline import Pipeline
     from pdmpolicy.policies import REGISTRY
     from pdmpolicy.policies.base import PipelineView
     from pdmpolicy.reports import Case, ReportInput
@@ -86,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(problems)
     views = tuple(PipelineView(p, analyse(p)) for p in pipelines.values())
     findings = evaluate_pipelines(views, policy_set, today(args))
+    findings = sorted([*findings, *_input_warnings(pipelines.values())], key=Finding.sort_key)
     cases = tuple(
         Case(name, path, path)
         for name in sorted(REGISTRY)

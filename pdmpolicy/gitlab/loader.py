@@ -958,18 +958,27 @@ class _File:
 
 def load_pipelines(file: Path, root: Path) -> tuple[Pipeline, ...]:
     """The pipeline of `file`, then every child pipeline it reaches through
-    `trigger: include:` (depth first, each file once). Raises InputError on bad input,
-    including a child that triggers one of its own parents."""
+    `trigger: include:` (depth first, each file once). Raises InputError on bad input.
+
+    A child that triggers one of its own parents is read once, with a warning: GitLab
+    accepts the file (a pipeline whose jobs trigger it again, usually under other `rules:`)
+    and stops nesting at its depth limit when the pipeline runs."""
     order: list[Pipeline] = []
     seen: set[Path] = set()
+    cycles: dict[str, list[Note]] = {}
 
     def visit(current: Path, chain: tuple[Path, ...], names_: tuple[str, ...], via: Loc) -> None:
         key = current.resolve()
         if key in chain:
             shown = " -> ".join([*names_, display_path(current, root)])
-            _fail(
-                via, f"trigger includes form a cycle: {shown}", "a child cannot trigger its parent"
+            cycles.setdefault(names_[-1], []).append(
+                Note(
+                    via,
+                    f"trigger includes go round: {shown}; each file is read once (GitLab "
+                    "nests child pipelines at most two levels deep)",
+                )
             )
+            return
         if key in seen:
             return
         seen.add(key)
@@ -980,4 +989,7 @@ def load_pipelines(file: Path, root: Path) -> tuple[Pipeline, ...]:
             visit(child, (*chain, key), (*names_, pipeline.path), loc)
 
     visit(file, (), (), Loc(display_path(file, root)))
-    return tuple(order)
+    return tuple(
+        replace(p, warnings=(*p.warnings, *cycles[p.path])) if p.path in cycles else p
+        for p in order
+    )

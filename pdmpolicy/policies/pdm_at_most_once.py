@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from pdmpolicy import names
+from pdmpolicy.analysis import Analysis, JobEffect
 from pdmpolicy.location import Loc
+from pdmpolicy.pipeline import Unsupported
 from pdmpolicy.policies.base import BOTH_LAYERS, Context, Documentation, Policy, Violation
 from pdmpolicy.policies.examples import GSTG, changed
 from pdmpolicy.prover.model import AFTER_FAILURE, OVERLAP, RETRIED
@@ -25,6 +28,53 @@ _HINTS = {
     AFTER_FAILURE: "make the second executor start only on the first's success: needs, "
     "when: on_success, allow_failure: false on the first",
 }
+
+
+def _near_executors(analysis: Analysis) -> frozenset[str] | None:
+    """The jobs whose settings can change whether, when or how often an executor runs:
+    the executors, the jobs they wait for (directly or not) and the jobs that wait for
+    them. None when the pipeline has no executor: then nothing unmodelled matters."""
+    executors = [effect.job.name for effect in analysis.executors]
+    if not executors:
+        return None
+    waits = analysis.direct_predecessors
+    found = set(executors)
+    frontier = list(executors)
+    while frontier:  # everything the executors wait for
+        for before in waits.get(frontier.pop(), ()):
+            if before not in found:
+                found.add(before)
+                frontier.append(before)
+    for name in executors:
+        found.update(analysis.successors(name))
+    return frozenset(found)
+
+
+def _matters(unsupported: Unsupported, relevant: frozenset[str] | None) -> bool:
+    """Whether an unmodelled construct can affect an executor: a pipeline-wide one
+    (`workflow:rules:variables`, ...) whenever there is an executor, a job's own when that
+    job (or one of its `parallel:` instances) is near one."""
+    if relevant is None:
+        return False
+    job = unsupported.job
+    if job is None:
+        return True
+    return any(name == job or name.startswith((f"{job} ", f"{job}: [")) for name in relevant)
+
+
+_PDM_WORDS = (names.KCTL, names.VM_TOOL, names.SKIP_VARIABLE, names.VM_RUN_VARIABLE)
+
+
+def _could_run_pdms(effect: JobEffect, relevant: frozenset[str] | None) -> bool:
+    """Whether a script the shell reader could not read matters: the job is near an
+    executor, or its text names what executors are recognised by (k-ctl, the VM tooling,
+    the PDM variables). A script that names none of them is no executor under the
+    analysis's own rules, readable or not (a PowerShell job, say)."""
+    if relevant is not None and effect.job.name in relevant:
+        return True
+    texts = [line.text for line in effect.job.script]
+    texts += [f"{v.name}={v.value}" for v in effect.effective_variables.values()]
+    return any(word in text for text in texts for word in _PDM_WORDS)
 
 
 class PdmAtMostOnce(Policy):
@@ -59,7 +109,10 @@ class PdmAtMostOnce(Policy):
     def check(self, context: Context) -> Iterator[Violation]:
         for view in context.pipelines:
             pipeline = view.pipeline
+            relevant = _near_executors(view.analysis)
             for unsupported in pipeline.unsupported:
+                if not _matters(unsupported, relevant):
+                    continue
                 yield Violation(
                     unsupported.loc,
                     f"cannot prove PDMs run at most once: {unsupported.what} is not modelled",
@@ -68,6 +121,8 @@ class PdmAtMostOnce(Policy):
                     subject=f"unsupported:{unsupported.what}",
                 )
             for effect in view.analysis.effects.values():
+                if not _could_run_pdms(effect, relevant):
+                    continue
                 for loc, problem in effect.unparsable:
                     yield Violation(
                         loc,
