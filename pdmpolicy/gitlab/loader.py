@@ -834,7 +834,7 @@ class _File:
             return None
         mapping = _map(node, "trigger")
         for entry in mapping.entries:
-            if entry.key not in ("include", "project", "branch", "strategy", "forward"):
+            if entry.key not in ("include", "project", "branch", "strategy", "forward", "inputs"):
                 _fail(entry.key_loc, f"trigger has no key '{entry.key}'")
         if mapping.get("project") is not None:
             self.unsupported_at(mapping.loc, "trigger:project starts a pipeline in another project")
