@@ -1134,3 +1134,19 @@ def test_input_errors_are_json_with_format_json_for_verify_and_check(repo: Repo,
     assert json.loads(result.out)["errors"][0]["path"] == "environments/gstg.yml"
     # Text output: nothing on standard output, as before.
     assert run("check").out == ""
+
+
+def test_vendored_copies_are_read_in_place_of_includes_not_in_the_repository() -> None:
+    vendored = FIXTURES / "includes/vendored"
+    (pipeline,) = load_pipelines(FIXTURES / "includes/partial.yml", REPO_ROOT, vendored)
+    # The template and the project file are read; remote and component have no copy.
+    assert [w.loc.line for w in pipeline.warnings] == [6, 7]
+    sast = pipeline.job("sast")
+    assert (sast.incomplete, [line.text for line in sast.script]) == (None, ['echo "scan"'])
+    build = pipeline.job("image-build")
+    # The project's own local include is read from the project's copy.
+    assert (build.incomplete, build.retry) == (None, 1)
+    assert (
+        build.locs["retry"].path
+        == f"{INCLUDES}/vendored/projects/infrastructure/ci-templates/templates/common.yml"
+    )

@@ -57,6 +57,16 @@ def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
         metavar="YYYY-MM-DD",
         help="the date for date rules (default: today, UTC)",
     )
+    verify.add_argument(
+        "--includes",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="copies of includes that are not in this repository: DIR/templates/<name>, "
+        "DIR/projects/<group/project>/<file>, DIR/remote/<host>/<path>, "
+        "DIR/components/<host>/<path>.yml; an include without a copy is reported as not "
+        "read (docs/gitlab-loader.md)",
+    )
     report_options(verify)
 
 
@@ -102,11 +112,13 @@ def run(args: argparse.Namespace) -> int:
     elif not policies.is_dir():
         raise UsageError(f"--policies {policies} is not a directory")
     policy_set = load_policy_set(policies, root, REGISTRY)
+    if args.includes is not None and not args.includes.is_dir():
+        raise UsageError(f"--includes {args.includes} is not a directory")
     pipelines: dict[str, Pipeline] = {}
     problems: list[Problem] = []
     for file in args.files:
         try:
-            for pipeline in load_pipelines(file, root):
+            for pipeline in load_pipelines(file, root, args.includes):
                 pipelines.setdefault(pipeline.path, pipeline)
         except InputError as exc:
             problems.extend(exc.problems)

@@ -76,9 +76,19 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
 class _Reader:
     root: Path
     merged: Merged
+    vendored: Path | None = None
+    """A directory of copies of includes that are not in this repository."""
     count: int = 0
     seen: set[tuple[Path, str]] = field(default_factory=set)
-    files: list[str] | None = None
+    files: dict[Path, list[str]] = field(default_factory=dict)
+    base: Path | None = None
+    """What `include: local` is relative to: the repository, or the vendored copy of the
+    project whose file is being read (GitLab reads a project file's local includes from that
+    project)."""
+
+    @property
+    def here(self) -> Path:
+        return self.base if self.base is not None else self.root
 
     # --- one file ---------------------------------------------------------------------
 
@@ -186,9 +196,64 @@ class _Reader:
         for kind in REMOTE_KINDS:
             value = item.get(kind)
             if value is not None:
-                self.not_read(item.loc, f"include: {kind} {self.name(kind, item, value)}")
-                return []
+                copies = self.copies(kind, item, value)
+                if copies is None:
+                    self.not_read(item.loc, f"include: {kind} {self.name(kind, item, value)}")
+                    return []
+                found = []
+                for path, base in copies:
+                    top = self.vendored_file(path, base, inputs, item.loc, depth)
+                    if top is not None:
+                        found.append(top)
+                return found
         raise _fail(item.loc, "an include names local, project, remote, template or component")
+
+    def copies(self, kind: str, item: Map, value: Node) -> list[tuple[Path, Path]] | None:
+        """The vendored copies of a non-local include, with what their own local includes
+        are relative to; None when there is no directory of copies or a copy is missing."""
+        if self.vendored is None or not isinstance(value, Scalar):
+            return None
+        name = str(value.value)
+        if kind == "template":
+            base = self.vendored / "templates"
+            files = [name]
+        elif kind == "project":
+            base = self.vendored / "projects" / name.strip("/")
+            node = item.get("file")
+            written = self.items(node) if node is not None else []
+            files = [str(f.value) for f in written if isinstance(f, Scalar)]
+        elif kind == "remote":
+            base = self.vendored / "remote"
+            files = [re.sub(r"^https?://", "", name)]
+        elif kind == "component":
+            base = self.vendored / "components"
+            files = [name.split("@", 1)[0] + ".yml"]
+        else:
+            return None
+        paths = []
+        for file in files:
+            path = base / file.lstrip("/")
+            try:
+                path.resolve().relative_to(self.vendored.resolve())
+            except (OSError, ValueError):
+                return None
+            if not path.is_file():
+                return None
+            paths.append((path, base if kind == "project" else path.parent))
+        return paths
+
+    def vendored_file(
+        self, path: Path, base: Path, inputs: Inputs | None, via: Loc, depth: int
+    ) -> Map | None:
+        self.count += 1
+        if self.count > MAX_INCLUDES:
+            raise _fail(via, f"more than {MAX_INCLUDES} includes")
+        outer = self.base
+        self.base = base
+        try:
+            return self.file(path, inputs, via, depth + 1)
+        finally:
+            self.base = outer
 
     def name(self, kind: str, item: Map, value: Node) -> str:
         text = value.value if isinstance(value, Scalar) else describe(value)
@@ -257,22 +322,24 @@ class _Reader:
                 regex = _glob_regex(text.replace("?", "*"))
                 if any(regex.match(name) for name in self.tree()):
                     return True
-            elif (self.root / text).exists():
+            elif (self.here / text).exists():
                 return True
         return False
 
     def tree(self) -> list[str]:
-        if self.files is None:
+        """The files under `here`, for wildcards (bounded: a repository walk is not)."""
+        here = self.here
+        if here not in self.files:
             found: list[str] = []
-            for path in sorted(self.root.rglob("*")):
+            for path in sorted(here.rglob("*")):
                 if ".git" in path.parts:
                     continue
                 if path.is_file():
-                    found.append(path.relative_to(self.root).as_posix())
+                    found.append(path.relative_to(here).as_posix())
                     if len(found) >= MAX_WILDCARD_FILES * 10:
                         break
-            self.files = found
-        return self.files
+            self.files[here] = found
+        return self.files[here]
 
     def local(self, written: str, loc: Loc, inputs: Inputs | None, depth: int) -> list[Map]:
         if "$" in written:
@@ -284,13 +351,13 @@ class _Reader:
             names = [n for n in self.tree() if regex.match(n) and n.endswith((".yml", ".yaml"))]
             if not names:
                 self.merged.notes.append((loc, f"include: local '{written}' matches no file"))
-            paths = [self.root / name for name in names]
+            paths = [self.here / name for name in names]
         else:
             if not text.endswith((".yml", ".yaml")):
                 raise _fail(loc, f"include: local '{written}' must be a .yml or .yaml file")
-            path = self.root / text
+            path = self.here / text
             try:
-                path.resolve().relative_to(self.root.resolve())
+                path.resolve().relative_to(self.here.resolve())
             except (OSError, ValueError):
                 raise _fail(loc, f"included file '{written}' is outside the repository") from None
             if not path.is_file():
@@ -315,11 +382,23 @@ class _Reader:
         return found
 
 
-def merge_includes(file: Path, root: Path, documents: list[Node | None], shown: str) -> Merged:
+def merge_includes(
+    file: Path,
+    root: Path,
+    documents: list[Node | None],
+    shown: str,
+    vendored: Path | None = None,
+) -> Merged:
     """The configuration of `file` (already parsed into `documents`) with every include
-    merged in; raises InputError for what GitLab would refuse."""
+    merged in; raises InputError for what GitLab would refuse.
+
+    `vendored`: a directory of copies of includes that are not in this repository:
+    `templates/<name>` for `template:`, `projects/<group/project>/<file>` for `project:`
+    (whose own local includes are read from that directory), `remote/<host>/<path>` for
+    `remote:`, `components/<host>/<path>.yml` for `component:` (without `@version`). An
+    include without a copy stays not read."""
     merged = Merged(Map((), Loc(shown)))
-    reader = _Reader(root, merged)
+    reader = _Reader(root, merged, vendored)
     reader.seen.add((file.resolve(), repr([])))
     top = reader.document(shown, documents, None, Loc(shown), root_file=True)
     merged.top = reader.expand(top, 0)

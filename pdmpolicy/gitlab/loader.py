@@ -153,6 +153,7 @@ class _File:
 
     file: Path
     root: Path
+    vendored: Path | None = None
     path: str = ""
     unsupported: list[Unsupported] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
@@ -193,7 +194,7 @@ class _File:
     def load(self) -> Pipeline:
         duplicates: list[tuple[Loc, str]] = []
         self.path, documents = read_documents(self.file, self.root, duplicates)
-        merged = merge_includes(self.file, self.root, documents, self.path)
+        merged = merge_includes(self.file, self.root, documents, self.path, self.vendored)
         self.partial = bool(merged.not_read)
         for loc, what in merged.unsupported:
             self.unsupported_at(loc, what)
@@ -956,13 +957,16 @@ class _File:
         return result, problems
 
 
-def load_pipelines(file: Path, root: Path) -> tuple[Pipeline, ...]:
+def load_pipelines(file: Path, root: Path, vendored: Path | None = None) -> tuple[Pipeline, ...]:
     """The pipeline of `file`, then every child pipeline it reaches through
     `trigger: include:` (depth first, each file once). Raises InputError on bad input.
 
     A child that triggers one of its own parents is read once, with a warning: GitLab
     accepts the file (a pipeline whose jobs trigger it again, usually under other `rules:`)
-    and stops nesting at its depth limit when the pipeline runs."""
+    and stops nesting at its depth limit when the pipeline runs.
+
+    `vendored`: a directory of copies of includes that are not in this repository
+    (`include.merge_includes` says how it is laid out)."""
     order: list[Pipeline] = []
     seen: set[Path] = set()
     cycles: dict[str, list[Note]] = {}
@@ -982,7 +986,7 @@ def load_pipelines(file: Path, root: Path) -> tuple[Pipeline, ...]:
         if key in seen:
             return
         seen.add(key)
-        loader = _File(current, root)
+        loader = _File(current, root, vendored)
         pipeline = loader.load()
         order.append(pipeline)
         for child, loc in loader.children:
