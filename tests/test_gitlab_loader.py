@@ -1150,3 +1150,39 @@ def test_vendored_copies_are_read_in_place_of_includes_not_in_the_repository() -
         build.locs["retry"].path
         == f"{INCLUDES}/vendored/projects/infrastructure/ci-templates/templates/common.yml"
     )
+
+
+def test_include_rules_if_cannot_be_decided_offline_and_are_read_as_included(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "extra:\n  script: [echo]\n", "ci/extra.yml")
+    pipeline = load_text(
+        tmp_path,
+        "include:\n  - local: ci/extra.yml\n    rules:\n      - if: $CI_COMMIT_TAG\n"
+        "  - local: ci/none-*.yml\njob:\n  script: [x]\n",
+    )
+    assert [job.name for job in pipeline.jobs] == ["extra", "job"]
+    assert [(n.loc.line, n.what.split(":")[0]) for n in pipeline.notes] == [
+        (4, "include rules"),
+        (5, "include"),
+    ]
+
+
+def test_a_file_that_includes_itself_is_read_once(tmp_path: Path) -> None:
+    pipeline = load_text(tmp_path, "include: .gitlab-ci.yml\njob:\n  script: [x]\n")
+    assert [job.name for job in pipeline.jobs] == ["job"]
+
+
+def test_more_includes_than_gitlab_allows_is_an_error(tmp_path: Path) -> None:
+    for number in range(151):
+        write(tmp_path, f"j{number}:\n  script: [x]\n", f"ci/{number:03}.yml")
+    error = error_of(tmp_path, "include: ci/*.yml\n")
+    assert "more than 150 includes" in error.problems[0].message
+
+
+def test_trigger_inputs_are_accepted(tmp_path: Path) -> None:
+    write(tmp_path, "spec:\n  inputs:\n    env: {default: gstg}\n---\nc:\n  script: [x]\n", "c.yml")
+    pipelines = load_pipelines(
+        write(tmp_path, "t:\n  trigger:\n    include: c.yml\n    inputs: {env: gprd}\n"), tmp_path
+    )
+    assert [p.path for p in pipelines] == [".gitlab-ci.yml", "c.yml"]
