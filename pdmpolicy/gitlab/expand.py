@@ -1,10 +1,11 @@
 """`!reference` and `extends`: the two ways a GitLab CI file reuses its own text.
 
-GitLab resolves them in this order, after anchors and merge keys (docs/gitlab-ci-semantics.md
-§10): references first, on the file as written, then `extends`, a "reverse deep merge" where
-hashes merge key by key, every other value is replaced, later parents win and the job itself
-wins over all of them. Merged values keep the location of the text they came from, so a
-`retry` inherited from a template points at the template's line.
+GitLab resolves them in this order, after anchors, merge keys and includes
+(docs/gitlab-ci-semantics.md §10): `extends` first, on every job and template, a "reverse
+deep merge" where hashes merge key by key, every other value is replaced, later parents win
+and the job itself wins over all of them; then references, on the result, so a reference
+sees what a template got through its own `extends`. Merged values keep the location of the
+text they came from, so a `retry` inherited from a template points at the template's line.
 """
 
 from __future__ import annotations

@@ -1,11 +1,14 @@
 """GitLab CI files -> `pipeline.Pipeline`: what each job will do, with every default applied.
 
-The order of resolution is GitLab's (docs/gitlab-ci-semantics.md §10): YAML anchors and
-merge keys (`yaml.py`), then `!reference`, then `extends` (`expand.py`), then `default:` and
-`inherit`, then each keyword's own default (`stage: test`, `when: on_success`,
-`allow_failure` true for a job-level `when: manual`, ...). What the model cannot represent
-is put in `Pipeline.unsupported` with its location; conservative readings are put in
-`Pipeline.notes`. docs/gitlab-loader.md lists both.
+The order of resolution is GitLab's (docs/gitlab-ci-semantics.md §10, §14): YAML anchors
+and merge keys (`yaml.py`), then includes (`include.py`, `inputs.py`), then `extends`, then
+`!reference` (`expand.py`), then `default:` and `inherit`, then each keyword's own default
+(`stage: test`, `when: on_success`, `allow_failure` true for a job-level `when: manual`,
+...), then `parallel:` instances. What the model cannot represent is put in
+`Pipeline.unsupported` with its location and job; conservative readings are put in
+`Pipeline.notes`; includes not read and duplicated keys in `Pipeline.warnings`. A job whose
+definition is not fully known (it refers into an include that was not read) says why in
+`CiJob.incomplete`. docs/gitlab-loader.md lists all of them.
 
 Each effective value keeps the location of the text responsible for it: a `retry` that
 comes from `default:` points at the `default:` line, one from a template at the template.
