@@ -369,6 +369,10 @@ class _Reader:
             paths = [path]
         found = []
         for path in paths:
+            try:  # a wildcard may match a symbolic link leaving the repository
+                path.resolve().relative_to(self.here.resolve())
+            except (OSError, ValueError):
+                raise _fail(loc, f"included file '{path.name}' is outside the repository") from None
             self.count += 1
             if self.count > MAX_INCLUDES:
                 raise _fail(
