@@ -1186,3 +1186,13 @@ def test_trigger_inputs_are_accepted(tmp_path: Path) -> None:
         write(tmp_path, "t:\n  trigger:\n    include: c.yml\n    inputs: {env: gprd}\n"), tmp_path
     )
     assert [p.path for p in pipelines] == [".gitlab-ci.yml", "c.yml"]
+
+
+def test_a_wildcard_never_reads_a_link_leaving_the_repository(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.yml"
+    outside.write_text("secret:\n  script: [x]\n", encoding="utf-8")
+    repo = tmp_path / "repo"
+    (repo / "ci").mkdir(parents=True)
+    (repo / "ci" / "link.yml").symlink_to(outside)
+    with pytest.raises(InputError, match="outside the repository"):
+        load_pipelines(write(repo, "include: ci/*.yml\njob:\n  script: [x]\n"), repo)
