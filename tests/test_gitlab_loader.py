@@ -1196,3 +1196,16 @@ def test_a_wildcard_never_reads_a_link_leaving_the_repository(tmp_path: Path) ->
     (repo / "ci" / "link.yml").symlink_to(outside)
     with pytest.raises(InputError, match="outside the repository"):
         load_pipelines(write(repo, "include: ci/*.yml\njob:\n  script: [x]\n"), repo)
+
+
+def test_an_unreadable_script_matters_only_where_it_could_run_pdms(repo: Repo, run) -> None:  # type: ignore[no-untyped-def]
+    windows = 'windows:\n  script:\n    - echo "a `"quoted`" word\n'
+    (repo.root / "a.yml").write_text(windows, encoding="utf-8")
+    result = run("verify", "a.yml", "--format", "json")
+    assert (result.code, json.loads(result.out)["findings"]) == (0, [])
+    kctl = 'deploy:\n  script:\n    - k-ctl -e gstg upgrade "`unclosed\n'
+    (repo.root / "b.yml").write_text(kctl, encoding="utf-8")
+    result = run("verify", "b.yml", "--format", "json")
+    messages = [f["message"] for f in json.loads(result.out)["findings"]]
+    assert result.code == 1
+    assert any(m.startswith("cannot tell what deploy runs") for m in messages), messages
