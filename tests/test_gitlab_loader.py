@@ -1162,10 +1162,10 @@ def test_include_rules_if_cannot_be_decided_offline_and_are_read_as_included(
         "  - local: ci/none-*.yml\njob:\n  script: [x]\n",
     )
     assert [job.name for job in pipeline.jobs] == ["extra", "job"]
-    assert [(n.loc.line, n.what.split(":")[0]) for n in pipeline.notes] == [
-        (4, "include rules"),
-        (5, "include"),
+    assert [(u.loc.line, u.what.split(":")[0], u.job) for u in pipeline.unsupported] == [
+        (4, "include rules", None)
     ]
+    assert [(n.loc.line, n.what.split(" '")[0]) for n in pipeline.notes] == [(5, "include: local")]
 
 
 def test_a_file_that_includes_itself_is_read_once(tmp_path: Path) -> None:

@@ -300,11 +300,14 @@ class _Reader:
                 if rule.get(key) is not None and outcome is not False:
                     outcome = None
             if outcome is None:
-                self.merged.notes.append(
+                # Read as included; the pipeline without the file is not analysed, so this
+                # is unmodelled (it matters where there is an executor), not a mere note.
+                self.merged.unsupported.append(
                     (
                         rule.loc,
                         "include rules: an if: or changes: condition cannot be decided "
-                        "offline; the file is read as included",
+                        "offline (the file is read as included; the pipeline without it is "
+                        "not analysed)",
                     )
                 )
                 return True
