@@ -972,6 +972,9 @@ def test_included_file_given_an_undeclared_input_is_an_error(tmp_path: Path) -> 
 def test_includes_not_read_make_a_partial_pipeline_not_an_invalid_one() -> None:
     pipeline = one("includes/partial.yml")
     assert [w.loc.line for w in pipeline.warnings] == [3, 4, 6, 7]
+    # What is not read may change any job (default:, a job of the same name): unmodelled,
+    # for the whole pipeline, so it matters once there is an executor.
+    assert [(u.loc.line, u.job) for u in pipeline.unsupported] == [(3, None)]
     assert all("is not read" in w.what for w in pipeline.warnings)
     incomplete = {job.name: job.incomplete for job in pipeline.jobs}
     assert "no script: of its own" in (incomplete["sast"] or "")
@@ -1209,3 +1212,14 @@ def test_an_unreadable_script_matters_only_where_it_could_run_pdms(repo: Repo, r
     messages = [f["message"] for f in json.loads(result.out)["findings"]]
     assert result.code == 1
     assert any(m.startswith("cannot tell what deploy runs") for m in messages), messages
+
+
+def test_a_partial_pipeline_with_an_executor_cannot_be_proved_complete(repo: Repo, run) -> None:  # type: ignore[no-untyped-def]
+    executor = (FIXTURES / "safe-kubernetes-only.yml").read_text(encoding="utf-8")
+    text = "include:\n  - template: Jobs/SAST.gitlab-ci.yml\n" + executor
+    (repo.root / "p.yml").write_text(text, encoding="utf-8")
+    result = run("verify", "p.yml", "--format", "json")
+    findings = json.loads(result.out)["findings"]
+    unmodelled = [f for f in findings if f["policy"] == "pdm-at-most-once"]
+    assert result.code == 1
+    assert [(f["line"], "may set default:" in f["message"]) for f in unmodelled] == [(2, True)]

@@ -204,6 +204,14 @@ class _File:
         for loc, what in merged.notes:
             self.note(loc, what)
         self.warnings += [Note(loc, what) for loc, what in merged.not_read]
+        if merged.not_read:
+            # What was not read may set default: (retry, interruptible, ...) or redefine a
+            # job of the same name, which GitLab deep-merges: no job's settings are certain.
+            self.unsupported_at(
+                merged.not_read[0][0],
+                "includes that are not read may set default: or redefine jobs of the same "
+                "name, so no job's settings are certain",
+            )
         self.warnings += [Note(loc, what) for loc, what in duplicates + merged.duplicates]
         top, self.unknown = expand(merged.top, TOP_LEVEL_KEYWORDS, self.charge, self.partial)
         default = self._default(top)
