@@ -264,7 +264,7 @@ def _effect(pipeline: Pipeline, job: CiJob, toolchain: Toolchain, root: Path | N
     functions = script_functions([text for text, _ in lines])
     classifier = Classifier(toolchain, variables, file_reader(root), functions)
     commands = _with_waits(classifier.job(found), toolchain)
-    incomplete = getattr(job, "incomplete", None)  # set by the loader for unreadable includes
+    incomplete = job.incomplete  # set by the loader for includes it could not read
     return JobEffect(
         job, commands, variables, tuple(errors), job.declared_effect, incomplete or None
     )
@@ -327,6 +327,12 @@ class Analysis:
             if any(v.name in watched for v in effect.job.variables):
                 return True
             if any(watched & c.command.assigned.keys() for c in effect.commands):
+                return True
+            # A script the shell reader cannot read may still set one: its text is all
+            # there is to go by.
+            if effect.unparsable and any(
+                name in line.text for line in effect.job.script for name in watched
+            ):
                 return True
         return False
 

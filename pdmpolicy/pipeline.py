@@ -73,6 +73,9 @@ class Unsupported:
 
     loc: Loc
     what: str
+    job: str | None = None
+    """The job it belongs to; None for the whole pipeline (`workflow:`, `spec:`, ...).
+    It matters only where it can change whether, when or how often an executor runs."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,10 @@ class CiJob:
     declared_effect: str | None = None
     """`effect:` of a `runner: generic` job in an environment file (none, dry-run, executor):
     what the team says the job does where the analysis cannot see (docs/effects.md)."""
+    incomplete: str | None = None
+    """Why the job's definition is not fully known (it extends or overrides configuration
+    from an include that was not read, or starts a pipeline whose content is not read);
+    None when the whole definition was read."""
 
     def loc_of(self, name: str) -> Loc:
         return self.locs.get(name, self.loc)
@@ -150,6 +157,9 @@ class Pipeline:
     unsupported: tuple[Unsupported, ...] = ()
     notes: tuple[Note, ...] = ()
     """Loaded pipelines only: conservative readings and keywords ignored on purpose."""
+    warnings: tuple[Note, ...] = ()
+    """Loaded pipelines only: what the reader should know about the input itself, shown as
+    warnings: each include that was not read (the pipeline is partial), duplicated keys."""
 
     def job(self, name: str) -> CiJob:
         for job in self.jobs:

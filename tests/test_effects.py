@@ -3,6 +3,7 @@ never "none"; declared effects are held to account; a toolchain override is reco
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -219,11 +220,10 @@ def test_a_declaration_never_hides_an_executor(declared: str) -> None:
 
 
 def test_an_incomplete_job_is_unknown() -> None:
-    class Incomplete(CiJob):
-        incomplete = "its definition comes from an include that could not be read"
-
-    base = job("j", "echo ok")
-    unreadable = Incomplete(**{f: getattr(base, f) for f in base.__dataclass_fields__})
+    unreadable = dataclasses.replace(
+        job("j", "echo ok"),
+        incomplete="its definition comes from an include that could not be read",
+    )
     pipeline = Pipeline("ci.yml", "ci.yml", PIPELINE_STAGES, (), (unreadable,))
     found = analyse(pipeline).effect("j")
     assert found.effect == UNKNOWN

@@ -32,7 +32,7 @@ from pdmpolicy.pipeline import CiJob, Pipeline
 from pdmpolicy.policies.examples import GSTG, GSTG_CNY, GSTG_CNY_EXECUTOR, GSTG_FIRST, changed
 from pdmpolicy.project import load_environments
 from pdmpolicy.render import emit
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, Repo
 
 FIXTURES = REPO_ROOT / "tests/fixtures/gitlab"
 FIXTURE_PATH = "tests/fixtures/gitlab"
@@ -429,43 +429,43 @@ def test_rules_become_choices() -> None:
 
 def test_unsupported_constructs_are_reported_where_they_are() -> None:
     pipeline = one("constructs/unsupported.yml")
-    found = {(u.loc.line, u.what.split(" ")[0]) for u in pipeline.unsupported}
+    found = {(u.loc.line, u.what.split(" ")[0], u.job) for u in pipeline.unsupported}
     assert found == {
-        (2, "include:"),
-        (8, "workflow:rules:variables"),
-        (13, "only:"),
-        (14, "except:"),
-        (18, "parallel:"),
-        (21, "trigger:"),
-        (25, "trigger:project"),
-        (31, "trigger:include"),
-        (37, "trigger:include"),
-        (43, "needs:pipeline"),
-        (49, "after_script"),
-        (60, "environment:on_stop"),
-        (72, "rules:needs"),
-        (73, "rules:variables"),
-        (78, "'retyr'"),
+        (5, "workflow:rules:variables", None),
+        (9, "trigger:", "cross-project-trigger"),
+        (13, "trigger:project", "project-trigger"),
+        (19, "trigger:include", "artifact-child"),
+        (25, "trigger:include", "several-children"),
+        (31, "needs:pipeline", "cross-pipeline-needs"),
+        (37, "after_script", "after-script-runs-kctl"),
+        (48, "environment:on_stop", "stops-environment"),
+        (60, "rules:needs", "rule-needs-and-variables"),
+        (61, "rules:variables", "rule-needs-and-variables"),
+        (66, "'retyr'", "typo"),
     }
     assert all(
         u.loc.path == f"{FIXTURE_PATH}/constructs/unsupported.yml" for u in pipeline.unsupported
     )
-    assert [note.loc.line for note in pipeline.notes] == [5]  # workflow:, read as created
+    assert [note.loc.line for note in pipeline.notes] == [2]  # workflow:, read as created
+    # A downstream pipeline that is not read leaves the trigger job's effect unknown.
+    for name in ("cross-project-trigger", "project-trigger", "artifact-child"):
+        assert "downstream pipeline" in (pipeline.job(name).incomplete or "")
+    assert pipeline.job("typo").incomplete is None
     assert pipeline.job("cross-project-trigger").trigger is None
     assert pipeline.job("cross-pipeline-needs").needs == ()
 
 
-def test_unsupported_top_level_and_spec_header(tmp_path: Path) -> None:
+def test_root_inputs_without_default_and_legacy_types(tmp_path: Path) -> None:
     pipeline = load_text(
         tmp_path,
-        "spec:\n  inputs:\n    env: {}\n---\ntypes: [build]\njob:\n  script: [echo]\n"
+        "spec:\n  inputs:\n    env: {}\n---\ntypes: [build, test]\njob:\n  script: [echo]\n"
         "  run: [{name: a, script: echo}]\n",
     )
     assert [(u.loc.line, u.what.split(" ")[0]) for u in pipeline.unsupported] == [
-        (1, "spec:"),
-        (5, "types:"),
+        (3, "input"),
         (8, "run:"),
     ]
+    assert pipeline.stages == (".pre", "build", "test", ".post")
 
 
 def test_trigger_children_are_loaded_once_each_in_every_include_form() -> None:
@@ -522,12 +522,16 @@ def test_trigger_jobs_take_no_default_retry_but_keep_their_own(tmp_path: Path) -
     assert own.retry == 1
 
 
-def test_include_cycle_is_refused_at_the_trigger_that_closes_it() -> None:
-    with pytest.raises(InputError) as caught:
-        load("trigger/cycle-a.yml")
-    (problem,) = caught.value.problems
-    assert problem.loc == Loc(f"{FIXTURE_PATH}/trigger/cycle-b.yml", 3, 14)
-    assert "cycle" in problem.message
+def test_trigger_cycle_is_read_once_with_a_warning_at_the_trigger_that_closes_it() -> None:
+    pipelines = load("trigger/cycle-a.yml")
+    assert [p.path for p in pipelines] == [
+        f"{FIXTURE_PATH}/trigger/cycle-a.yml",
+        f"{FIXTURE_PATH}/trigger/cycle-b.yml",
+    ]
+    (warning,) = pipelines[1].warnings
+    assert warning.loc == Loc(f"{FIXTURE_PATH}/trigger/cycle-b.yml", 3, 14)
+    assert "go round" in warning.what
+    assert pipelines[1].job("back-to-a").trigger is not None
 
 
 # --- round trip: what pdmpolicy renders loads back to what it lowered ---------------------
@@ -697,7 +701,6 @@ def test_quoted_and_tagged_scalars_stay_strings(tmp_path: Path) -> None:
 
 ERRORS = {
     "invalid-yaml": ("job:\n  script: [echo\n", 3, "expected"),
-    "duplicate-key": ("job:\n  script: [a]\n  script: [b]\n", 3, "duplicate key 'script'"),
     "boolean-key": ("yes:\n  script: [a]\n", 1, "read by GitLab (YAML 1.1) as the boolean"),
     "undefined-alias": ("job:\n  script: *nothing\n", 2, "no anchor"),
     "recursive-alias": ("a: &a\n  - *a\n", 2, "refers to the node that contains it"),
@@ -738,7 +741,7 @@ ERRORS = {
     "extends-unknown": ("job:\n  extends: .nothing\n  script: [a]\n", 2, "not defined"),
     "extends-cycle": (
         ".a:\n  extends: .b\n.b:\n  extends: .a\njob:\n  extends: .a\n  script: [x]\n",
-        4,
+        2,
         "cycle",
     ),
     "reference-unknown": (
@@ -785,9 +788,9 @@ def test_every_bad_job_is_reported_not_only_the_first(tmp_path: Path) -> None:
     assert [p.loc.line for p in error.problems] == [2, 5]
 
 
-def test_trigger_include_of_itself_is_a_cycle(tmp_path: Path) -> None:
-    error = error_of(tmp_path, "job:\n  trigger:\n    include: /.gitlab-ci.yml\n")
-    assert "cycle" in error.problems[0].message
+def test_trigger_include_of_itself_is_read_once(tmp_path: Path) -> None:
+    pipeline = load_text(tmp_path, "job:\n  trigger:\n    include: /.gitlab-ci.yml\n")
+    assert "go round" in pipeline.warnings[0].what
 
 
 def test_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
@@ -885,6 +888,9 @@ _NOT_SCHEMA_VALID = {
     "constructs/unsupported.yml",  # holds a misspelt keyword on purpose
     "constructs/extends.yml",  # `key: null` drops a key (documented; the schema has no null)
     "constructs/references.yml",  # the schema allows !reference in few places; GitLab in any
+    "constructs/legacy.yml",  # types:/type: are gone from the schema; GitLab still reads them
+    "constructs/needs-mapping.yml",  # the schema wants a list; GitLab's parser takes a mapping
+    "includes/ci/inputs/deploy.yml",  # `retry: $[[ inputs.retries ]]` is a number only later
 }
 
 
@@ -905,9 +911,318 @@ _GitLabConstructor.add_constructor(
 def test_fixtures_pass_gitlab_ci_schema(name: str) -> None:
     yaml = YAML(typ="safe", pure=True)
     yaml.Constructor = _GitLabConstructor
-    document = yaml.load((FIXTURES / name).read_text(encoding="utf-8"))
+    yaml.allow_duplicate_keys = True  # GitLab keeps the last (constructs/duplicate-key.yml)
+    # A file with a spec: header is validated on its configuration (the last document).
+    *_, document = yaml.load_all((FIXTURES / name).read_text(encoding="utf-8"))
     errors = list(jsonschema.Draft7Validator(_SCHEMA).iter_errors(document))
     if name in _NOT_SCHEMA_VALID:
         assert errors
     else:
         assert errors == [], [e.message for e in errors]
+
+
+# --- GitLab CI as people write it: includes, parallel, only/except, inputs ------------------
+
+INCLUDES = "tests/fixtures/gitlab/includes"
+
+
+def test_local_includes_in_every_form_merge_in_gitlab_order() -> None:
+    pipeline = one("includes/main.yml")
+    names = [job.name for job in pipeline.jobs]
+    # Wildcards: `*` within one directory, `**` below it; the exists: rule decides.
+    assert set(names) == {"nested-job", "build", "lint", "docs", "deploy-gstg", "present"}
+    build = pipeline.job("build")
+    # The including file deep-merges over its includes (variables merge key by key) ...
+    assert [(v.name, v.value) for v in build.variables] == [
+        ("FROM_BASE", "yes"),
+        ("FROM_MAIN", "yes"),
+    ]
+    # ... and a later include over an earlier one (.template's retry: 2 beats retry: 1).
+    assert build.retry == 2
+    assert build.locs["retry"].path == f"{INCLUDES}/ci/override.yml"
+    assert [(v.name, v.value) for v in pipeline.variables] == [("LEVEL", "override")]
+    assert pipeline.job("nested-job").loc.path == f"{INCLUDES}/ci/nested.yml"
+    assert pipeline.warnings == () and pipeline.unsupported == ()
+
+
+def test_include_inputs_are_interpolated_with_their_types() -> None:
+    deploy = one("includes/main.yml").job("deploy-gstg")
+    assert deploy.stage == "deploy"  # the default of an input not given
+    assert deploy.retry == 0  # a number given in include: inputs:, kept a number
+    assert [line.text for line in deploy.script] == ['echo "deploying to gstg"']
+
+
+def test_missing_local_include_is_an_error(tmp_path: Path) -> None:
+    error = error_of(tmp_path, "include:\n  - local: ci/missing.yml\njob:\n  script: [x]\n")
+    assert (error.problems[0].loc.line, "does not exist") == (2, "does not exist")
+    assert "does not exist" in error.problems[0].message
+
+
+def test_include_outside_the_repository_is_an_error(tmp_path: Path) -> None:
+    error = error_of(tmp_path, "include: ../../etc/passwd.yml\njob:\n  script: [x]\n")
+    assert "outside the repository" in error.problems[0].message
+
+
+def test_included_file_given_an_undeclared_input_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path, "spec:\n  inputs:\n    a: {default: x}\n---\nj:\n  script: [echo]\n", "t.yml")
+    error = error_of(tmp_path, "include:\n  - local: t.yml\n    inputs: {b: 1}\n")
+    assert "not declared" in error.problems[0].message
+
+
+def test_includes_not_read_make_a_partial_pipeline_not_an_invalid_one() -> None:
+    pipeline = one("includes/partial.yml")
+    assert [w.loc.line for w in pipeline.warnings] == [3, 4, 6, 7]
+    # What is not read may change any job (default:, a job of the same name): unmodelled,
+    # for the whole pipeline, so it matters once there is an executor.
+    assert [(u.loc.line, u.job) for u in pipeline.unsupported] == [(3, None)]
+    assert all("is not read" in w.what for w in pipeline.warnings)
+    incomplete = {job.name: job.incomplete for job in pipeline.jobs}
+    assert "no script: of its own" in (incomplete["sast"] or "")
+    assert "extends '.container-build'" in (incomplete["image-build"] or "")
+    assert "!reference [.setup-from-template, before_script]" in (incomplete["unit"] or "")
+    assert "stage 'release'" in (incomplete["publish"] or "")
+    assert incomplete["complete"] is None
+    unit = pipeline.job("unit")
+    assert [(n.job, n.optional) for n in unit.needs or ()] == [
+        ("image-build", False),
+        ("lint-from-template", True),  # may be a job of an include not read: no order assumed
+    ]
+    assert pipeline.stages[-2:] == ("release", ".post")
+
+
+def test_the_same_references_without_includes_not_read_stay_errors(tmp_path: Path) -> None:
+    for text in (
+        "job:\n  extends: .nowhere\n  script: [x]\n",
+        "job:\n  script: !reference [.nowhere, script]\n",
+        "sast:\n  variables: {A: b}\n",
+        "job:\n  needs: [nowhere]\n  script: [x]\n",
+    ):
+        assert error_of(tmp_path, text).problems
+
+
+def test_references_see_what_extends_brought(tmp_path: Path) -> None:
+    pipeline = load_text(
+        tmp_path,
+        ".base:\n  before_script: [setup]\n.image:\n  extends: .base\n"
+        "job:\n  before_script: [!reference [.image, before_script], more]\n  script: [x]\n",
+    )
+    assert [line.text for line in pipeline.job("job").script] == ["setup", "more", "x"]
+
+
+def test_parallel_instances_are_named_as_gitlab_names_them() -> None:
+    pipeline = one("constructs/parallel.yml")
+    assert [job.name for job in pipeline.jobs[:7]] == [
+        "shard 1/3",
+        "shard 2/3",
+        "shard 3/3",
+        "build: [amd64, linux]",
+        "build: [arm64, linux]",
+        "build: [riscv, linux]",
+        "build: [riscv, none]",
+    ]
+    arm = pipeline.job("build: [arm64, linux]")
+    assert [(v.name, v.value) for v in arm.variables] == [("ARCH", "arm64"), ("OS", "linux")]
+
+    def needs(name: str) -> list[str]:
+        return [n.job for n in pipeline.job(name).needs or ()]
+
+    assert needs("test-all") == ["shard 1/3", "shard 2/3", "shard 3/3"]
+    assert needs("test-amd64") == ["build: [amd64, linux]"]
+    assert needs("test-linux") == ["build: [arm64, linux]", "build: [riscv, linux]"]
+
+
+def test_parallel_over_gitlabs_limit_is_an_error(tmp_path: Path) -> None:
+    assert (
+        "between 1 and 200"
+        in error_of(tmp_path, "j:\n  parallel: 201\n  script: [x]\n").problems[0].message
+    )
+
+
+def test_only_and_except_are_inclusion_choices() -> None:
+    pipeline = one("constructs/only-except.yml")
+    for name in ("refs", "variables-and-changes", "except-schedules"):
+        assert [c.when for c in pipeline.job(name).choices] == ["on_success", "never"]
+    assert pipeline.job("always-added").choices == ()
+    assert pipeline.unsupported == ()
+
+
+def test_legacy_types_and_type_are_stages() -> None:
+    pipeline = one("constructs/legacy.yml")
+    assert pipeline.stages == (".pre", "compile", "check", ".post")
+    assert [(j.name, j.stage) for j in pipeline.jobs] == [
+        ("compile", "compile"),
+        ("check", "check"),
+    ]
+
+
+def test_needs_written_as_a_mapping_is_one_need() -> None:
+    assert [n.job for n in one("constructs/needs-mapping.yml").job("test").needs or ()] == ["build"]
+
+
+def test_a_duplicated_key_is_read_as_gitlab_reads_it_with_a_warning() -> None:
+    pipeline = one("constructs/duplicate-key.yml")
+    assert pipeline.job("build").retry == 1  # the last one
+    assert [(w.loc.line, w.what.split(" (")[0]) for w in pipeline.warnings] == [
+        (6, "duplicate key 'artifacts'"),
+        (9, "duplicate key 'retry'"),
+    ]
+
+
+def test_unmodelled_constructs_are_attributed_to_their_job() -> None:
+    pipeline = one("constructs/precision.yml")
+    assert {(u.loc.line, u.job) for u in pipeline.unsupported} == {
+        (7, None),
+        (15, "prepare"),
+        (24, "unrelated"),
+    }
+
+
+# --- verify: what is reported, and how ------------------------------------------------------
+
+
+def test_unmodelled_constructs_are_reported_only_near_executors(
+    run, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(REPO_ROOT)
+    result = run("verify", f"{FIXTURE_PATH}/constructs/precision.yml", "--format", "json")
+    findings = json.loads(result.out)["findings"]
+    lines = sorted(f["line"] for f in findings if "not modelled" in f["message"])
+    # workflow:rules:variables (whole pipeline) and rules:variables of the job the executor
+    # waits for; not environment:on_stop of a job nothing waits for.
+    assert lines == [7, 15]
+    assert result.code == 1
+
+
+def test_pipeline_without_executors_gets_no_finding_for_what_is_not_modelled(
+    run, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(REPO_ROOT)
+    for name in ("constructs/no-executor.yml", "constructs/parallel.yml", "includes/partial.yml"):
+        result = run("verify", f"{FIXTURE_PATH}/{name}", "--format", "json")
+        findings = json.loads(result.out)["findings"]
+        assert result.code == 0, findings
+        assert not [f for f in findings if f["policy"] == "pdm-at-most-once"]
+
+
+def test_includes_not_read_are_warnings_naming_each_include(
+    run, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(REPO_ROOT)
+    result = run("verify", f"{INCLUDES}/partial.yml", "--format", "json")
+    warnings = [f for f in json.loads(result.out)["findings"] if f["policy"] == "gitlab-ci-input"]
+    assert [(w["severity"], w["line"]) for w in warnings] == [("warning", n) for n in (3, 4, 6, 7)]
+    assert "Jobs/SAST.gitlab-ci.yml" in warnings[0]["message"]
+
+
+def test_input_errors_are_json_with_format_json_for_verify_and_check(repo: Repo, run) -> None:  # type: ignore[no-untyped-def]
+    (repo.root / ".gitlab-ci.yml").write_text("job:\n  script: [x]\n  stage: nowhere\n")
+    result = run("verify", ".gitlab-ci.yml", "--format", "json", "--report", "json=out.json")
+    assert result.code == 2
+    document = json.loads(result.out)
+    assert document["errors"] == [
+        {
+            "path": ".gitlab-ci.yml",
+            "line": 3,
+            "column": 10,
+            "message": "job 'job' is in stage 'nowhere', which is not in stages:",
+            "hint": "stages here: .pre, build, test, deploy, .post",
+        }
+    ]
+    assert document["summary"] == {"errors": 1, "warnings": 0, "waived": 0}
+    assert json.loads((repo.root / "out.json").read_text()) == document
+    assert "error:" in result.err  # the text stays on standard error
+    (repo.root / "environments" / "gstg.yml").write_text("name: [\n")
+    result = run("check", "--format", "json")
+    assert result.code == 2
+    assert json.loads(result.out)["errors"][0]["path"] == "environments/gstg.yml"
+    # Text output: nothing on standard output, as before.
+    assert run("check").out == ""
+
+
+def test_vendored_copies_are_read_in_place_of_includes_not_in_the_repository() -> None:
+    vendored = FIXTURES / "includes/vendored"
+    (pipeline,) = load_pipelines(FIXTURES / "includes/partial.yml", REPO_ROOT, vendored)
+    # The template and the project file are read; remote and component have no copy.
+    assert [w.loc.line for w in pipeline.warnings] == [6, 7]
+    sast = pipeline.job("sast")
+    assert (sast.incomplete, [line.text for line in sast.script]) == (None, ['echo "scan"'])
+    build = pipeline.job("image-build")
+    # The project's own local include is read from the project's copy.
+    assert (build.incomplete, build.retry) == (None, 1)
+    assert (
+        build.locs["retry"].path
+        == f"{INCLUDES}/vendored/projects/infrastructure/ci-templates/templates/common.yml"
+    )
+
+
+def test_include_rules_if_cannot_be_decided_offline_and_are_read_as_included(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "extra:\n  script: [echo]\n", "ci/extra.yml")
+    pipeline = load_text(
+        tmp_path,
+        "include:\n  - local: ci/extra.yml\n    rules:\n      - if: $CI_COMMIT_TAG\n"
+        "  - local: ci/none-*.yml\njob:\n  script: [x]\n",
+    )
+    assert [job.name for job in pipeline.jobs] == ["extra", "job"]
+    assert [(u.loc.line, u.what.split(":")[0], u.job) for u in pipeline.unsupported] == [
+        (4, "include rules", None)
+    ]
+    assert [(n.loc.line, n.what.split(" '")[0]) for n in pipeline.notes] == [(5, "include: local")]
+
+
+def test_a_file_that_includes_itself_is_read_once(tmp_path: Path) -> None:
+    pipeline = load_text(tmp_path, "include: .gitlab-ci.yml\njob:\n  script: [x]\n")
+    assert [job.name for job in pipeline.jobs] == ["job"]
+
+
+def test_more_includes_than_gitlab_allows_is_an_error(tmp_path: Path) -> None:
+    for number in range(151):
+        write(tmp_path, f"j{number}:\n  script: [x]\n", f"ci/{number:03}.yml")
+    error = error_of(tmp_path, "include: ci/*.yml\n")
+    assert "more than 150 includes" in error.problems[0].message
+
+
+def test_trigger_inputs_are_accepted(tmp_path: Path) -> None:
+    write(tmp_path, "spec:\n  inputs:\n    env: {default: gstg}\n---\nc:\n  script: [x]\n", "c.yml")
+    pipelines = load_pipelines(
+        write(tmp_path, "t:\n  trigger:\n    include: c.yml\n    inputs: {env: gprd}\n"), tmp_path
+    )
+    assert [p.path for p in pipelines] == [".gitlab-ci.yml", "c.yml"]
+
+
+def test_a_wildcard_never_reads_a_link_leaving_the_repository(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.yml"
+    outside.write_text("secret:\n  script: [x]\n", encoding="utf-8")
+    repo = tmp_path / "repo"
+    (repo / "ci").mkdir(parents=True)
+    (repo / "ci" / "link.yml").symlink_to(outside)
+    with pytest.raises(InputError, match="outside the repository"):
+        load_pipelines(write(repo, "include: ci/*.yml\njob:\n  script: [x]\n"), repo)
+
+
+def test_an_unreadable_script_matters_only_where_it_could_run_pdms(repo: Repo, run) -> None:  # type: ignore[no-untyped-def]
+    windows = 'windows:\n  script:\n    - echo "a `"quoted`" word\n'
+    (repo.root / "a.yml").write_text(windows, encoding="utf-8")
+    result = run("verify", "a.yml", "--format", "json")
+    assert (result.code, json.loads(result.out)["findings"]) == (0, [])
+    kctl = (
+        'deploy:\n  script:\n'
+        '    - SKIP_POST_DEPLOYMENT_MIGRATIONS=false k-ctl -e gstg upgrade "`x\n'
+    )
+    (repo.root / "b.yml").write_text(kctl, encoding="utf-8")
+    result = run("verify", "b.yml", "--format", "json")
+    messages = [f["message"] for f in json.loads(result.out)["findings"]]
+    assert result.code == 1
+    assert any(m.startswith("cannot tell what deploy runs") for m in messages), messages
+
+
+def test_a_partial_pipeline_with_an_executor_cannot_be_proved_complete(repo: Repo, run) -> None:  # type: ignore[no-untyped-def]
+    executor = (FIXTURES / "safe-kubernetes-only.yml").read_text(encoding="utf-8")
+    text = "include:\n  - template: Jobs/SAST.gitlab-ci.yml\n" + executor
+    (repo.root / "p.yml").write_text(text, encoding="utf-8")
+    result = run("verify", "p.yml", "--format", "json")
+    findings = json.loads(result.out)["findings"]
+    unmodelled = [f for f in findings if f["policy"] == "pdm-at-most-once"]
+    assert result.code == 1
+    assert [(f["line"], "may set default:" in f["message"]) for f in unmodelled] == [(2, True)]

@@ -142,13 +142,22 @@ def test_a_trigger_variable_reaching_k_ctl_is_caught(repo: Repo, run: Any) -> No
 
 
 def test_unmodelled_constructs_are_reported_not_ignored(repo: Repo, run: Any) -> None:
-    (repo.root / "p.yml").write_text(CHILD + "  parallel: 2\n", encoding="utf-8")
+    on_stop = "  environment:\n    name: gstg\n    on_stop: stop\n"
+    (repo.root / "p.yml").write_text(CHILD + on_stop, encoding="utf-8")
     code, report = verify_json(run, "p.yml")
     assert code == 1
     assert any(
         f["policy"] == "pdm-at-most-once" and "not modelled" in f["message"]
         for f in report["findings"]
     ), report
+
+
+def test_a_parallel_executor_runs_pdms_in_each_instance(repo: Repo, run: Any) -> None:
+    (repo.root / "p.yml").write_text(CHILD + "  parallel: 2\n", encoding="utf-8")
+    code, report = verify_json(run, "p.yml")
+    assert code == 1
+    breaches = [f for f in report["findings"] if f["policy"] == "pdm-at-most-once"]
+    assert {f["job"] for f in breaches} == {"migrate 1/2", "migrate 2/2"}, report
 
 
 def test_bad_ci_file_is_an_input_error(repo: Repo, run: Any) -> None:

@@ -56,6 +56,48 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def input_errors_json(error: InputError) -> str:
+    """Input errors as the JSON object `--format json` writes (docs/policies.md):
+    `{"errors": [{path, line, column, message, hint}], "findings": [], "summary": {...}}`."""
+    import json
+
+    errors = [
+        {
+            "path": problem.loc.path,
+            "line": problem.loc.line,
+            "column": problem.loc.column,
+            "message": problem.message,
+            "hint": problem.hint,
+        }
+        for problem in error.problems
+    ]
+    document = {
+        "errors": errors,
+        "findings": [],
+        "summary": {"errors": len(errors), "warnings": 0, "waived": 0},
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _input_errors_as_json(args: argparse.Namespace, error: InputError) -> None:
+    """With `--format json` (standard output, or `--output`) and each `--report json=FILE`,
+    the input errors are written as JSON too, so a machine reading the report learns why
+    there is nothing else in it. Other formats stay silent: the text on standard error
+    says it."""
+    document = input_errors_json(error)
+    outputs = {path: document for kind, path in getattr(args, "report", []) if kind == "json"}
+    to_stdout = getattr(args, "format", None) == "json"
+    if to_stdout and getattr(args, "output", None):
+        outputs[args.output] = document
+        to_stdout = False
+    if outputs:
+        from pdmpolicy.atomic import write_files
+
+        write_files(outputs)
+    if to_stdout:
+        sys.stdout.write(document)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -67,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"pdmpolicy: {len(exc.problems)} input error(s); nothing was checked", file=sys.stderr
         )
+        _input_errors_as_json(args, exc)
         return EXIT_INPUT
     except UsageError as exc:
         print(f"pdmpolicy: error: {exc}", file=sys.stderr)

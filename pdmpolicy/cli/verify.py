@@ -18,7 +18,11 @@ from pdmpolicy.cli.common import (
 from pdmpolicy.errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from pdmpolicy.cli.common import Subparsers
+    from pdmpolicy.findings import Finding
+    from pdmpolicy.pipeline import Pipeline
 
 
 def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -53,7 +57,41 @@ def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
         metavar="YYYY-MM-DD",
         help="the date for date rules (default: today, UTC)",
     )
+    verify.add_argument(
+        "--includes",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="copies of includes that are not in this repository: DIR/templates/<name>, "
+        "DIR/projects/<group/project>/<file>, DIR/remote/<host>/<path>, "
+        "DIR/components/<host>/<path>.yml; an include without a copy is reported as not "
+        "read (docs/gitlab-loader.md)",
+    )
     report_options(verify)
+
+
+INPUT_CHECK = "gitlab-ci-input"
+"""The name warnings about the CI files themselves carry in reports (they come from reading
+the files, not from a policy): includes that were not read, duplicated keys."""
+
+
+def _input_warnings(pipelines: Iterable[Pipeline]) -> list[Finding]:
+    from pdmpolicy.findings import Finding
+
+    return [
+        Finding(
+            policy=INPUT_CHECK,
+            severity="warning",
+            message=warning.what,
+            loc=warning.loc,
+            hint="vendor the included file into the repository to have it read"
+            if "is not read" in warning.what
+            else "",
+            subject=f"{INPUT_CHECK}:{warning.what}",
+        )
+        for pipeline in pipelines
+        for warning in pipeline.warnings
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
     from pdmpolicy.config import load_policy_set
     from pdmpolicy.engine import evaluate_pipelines
     from pdmpolicy.errors import InputError, Problem
+    from pdmpolicy.findings import Finding
     from pdmpolicy.gitlab import load_pipelines
-    from pdmpolicy.pipeline import Pipeline
     from pdmpolicy.policies import REGISTRY
     from pdmpolicy.policies.base import PipelineView
     from pdmpolicy.reports import Case, ReportInput
@@ -74,11 +112,13 @@ def run(args: argparse.Namespace) -> int:
     elif not policies.is_dir():
         raise UsageError(f"--policies {policies} is not a directory")
     policy_set = load_policy_set(policies, root, REGISTRY)
+    if args.includes is not None and not args.includes.is_dir():
+        raise UsageError(f"--includes {args.includes} is not a directory")
     pipelines: dict[str, Pipeline] = {}
     problems: list[Problem] = []
     for file in args.files:
         try:
-            for pipeline in load_pipelines(file, root):
+            for pipeline in load_pipelines(file, root, args.includes):
                 pipelines.setdefault(pipeline.path, pipeline)
         except InputError as exc:
             problems.extend(exc.problems)
@@ -88,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         PipelineView(p, analyse(p, policy_set.toolchain, root=root)) for p in pipelines.values()
     )
     findings = evaluate_pipelines(views, policy_set, today(args))
+    findings = sorted([*findings, *_input_warnings(pipelines.values())], key=Finding.sort_key)
     cases = tuple(
         Case(name, path, path)
         for name in sorted(REGISTRY)

@@ -1,11 +1,14 @@
 """GitLab CI files -> `pipeline.Pipeline`: what each job will do, with every default applied.
 
-The order of resolution is GitLab's (docs/gitlab-ci-semantics.md §10): YAML anchors and
-merge keys (`yaml.py`), then `!reference`, then `extends` (`expand.py`), then `default:` and
-`inherit`, then each keyword's own default (`stage: test`, `when: on_success`,
-`allow_failure` true for a job-level `when: manual`, ...). What the model cannot represent
-is put in `Pipeline.unsupported` with its location; conservative readings are put in
-`Pipeline.notes`. docs/gitlab-loader.md lists both.
+The order of resolution is GitLab's (docs/gitlab-ci-semantics.md §10, §14): YAML anchors
+and merge keys (`yaml.py`), then includes (`include.py`, `inputs.py`), then `extends`, then
+`!reference` (`expand.py`), then `default:` and `inherit`, then each keyword's own default
+(`stage: test`, `when: on_success`, `allow_failure` true for a job-level `when: manual`,
+...), then `parallel:` instances. What the model cannot represent is put in
+`Pipeline.unsupported` with its location and job; conservative readings are put in
+`Pipeline.notes`; includes not read and duplicated keys in `Pipeline.warnings`. A job whose
+definition is not fully known (it refers into an include that was not read) says why in
+`CiJob.incomplete`. docs/gitlab-loader.md lists all of them.
 
 Each effective value keeps the location of the text responsible for it: a `retry` that
 comes from `default:` points at the `default:` line, one from a template at the template.
@@ -13,14 +16,16 @@ comes from `default:` points at the `default:` line, one from a template at the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import NoReturn
 
 from pdmpolicy import names
 from pdmpolicy.errors import InputError, Problem
-from pdmpolicy.gitlab.expand import Extender, resolve_references
+from pdmpolicy.gitlab.expand import expand
+from pdmpolicy.gitlab.include import merge_includes
 from pdmpolicy.gitlab.yaml import (
     Map,
     Node,
@@ -73,7 +78,8 @@ MODELLED_JOB_KEYS = frozenset(
     {
         "stage", "needs", "when", "start_in", "allow_failure", "retry", "interruptible",
         "resource_group", "timeout", "variables", "inherit", "script", "before_script",
-        "after_script", "trigger", "extends", "rules", "hooks", "environment",
+        "after_script", "trigger", "extends", "rules", "hooks", "environment", "only",
+        "except", "parallel", "type",
     }
 )  # fmt: skip
 IGNORED_JOB_KEYS = frozenset(
@@ -83,10 +89,9 @@ IGNORED_JOB_KEYS = frozenset(
     }
 )  # fmt: skip
 """Keywords that cannot change which jobs run, when, or how often."""
+MAX_PARALLEL = 200
+"""GitLab's limit on the instances `parallel:` (a number or a matrix) may create."""
 UNSUPPORTED_JOB_KEYS = {
-    "only": "only/except decide whether the job is in the pipeline; use rules:",
-    "except": "only/except decide whether the job is in the pipeline; use rules:",
-    "parallel": "parallel runs the job several times at once (one executor per instance)",
     "run": "run: (CI/CD steps) replaces script:, which is what pdmpolicy reads",
     "inputs": "job inputs change the job's text when the pipeline is created",
 }
@@ -147,18 +152,32 @@ class _Inherit:
 
 @dataclass
 class _File:
-    """One CI file being turned into a Pipeline."""
+    """One CI file (with the files it includes) being turned into a Pipeline."""
 
     file: Path
     root: Path
+    vendored: Path | None = None
     path: str = ""
     unsupported: list[Unsupported] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    warnings: list[Note] = field(default_factory=list)
     children: list[tuple[Path, Loc]] = field(default_factory=list)
     budget: int = OUTPUT_BUDGET
+    partial: bool = False
+    """Some includes were not read: names defined nowhere may be defined in them."""
+    unknown: dict[str, str] = field(default_factory=dict)
+    """Job or template -> why its definition is not fully known."""
+    current_job: str | None = None
+    extra_stages: list[str] = field(default_factory=list)
+    instances: dict[str, list[tuple[str, tuple[Variable, ...]]]] = field(default_factory=dict)
+    """`parallel:` jobs -> their instances (name, matrix variables)."""
+    need_matrix: dict[tuple[str, Loc], list[dict[str, frozenset[str]]]] = field(
+        default_factory=dict
+    )
+    """(job, need location) -> the `needs:parallel:matrix` filter of that need."""
 
     def unsupported_at(self, loc: Loc, what: str) -> None:
-        self.unsupported.append(Unsupported(loc, what))
+        self.unsupported.append(Unsupported(loc, what, self.current_job))
 
     def note(self, loc: Loc, what: str) -> None:
         self.notes.append(Note(loc, what))
@@ -176,14 +195,29 @@ class _File:
     # --- the file -------------------------------------------------------------------
 
     def load(self) -> Pipeline:
-        self.path, documents = read_documents(self.file, self.root)
-        top = self._document(documents)
-        top = resolve_references(top)
+        duplicates: list[tuple[Loc, str]] = []
+        self.path, documents = read_documents(self.file, self.root, duplicates)
+        merged = merge_includes(self.file, self.root, documents, self.path, self.vendored)
+        self.partial = bool(merged.not_read)
+        for loc, what in merged.unsupported:
+            self.unsupported_at(loc, what)
+        for loc, what in merged.notes:
+            self.note(loc, what)
+        self.warnings += [Note(loc, what) for loc, what in merged.not_read]
+        if merged.not_read:
+            # What was not read may set default: (retry, interruptible, ...) or redefine a
+            # job of the same name, which GitLab deep-merges: no job's settings are certain.
+            self.unsupported_at(
+                merged.not_read[0][0],
+                "includes that are not read may set default: or redefine jobs of the same "
+                "name, so no job's settings are certain",
+            )
+        self.warnings += [Note(loc, what) for loc, what in duplicates + merged.duplicates]
+        top, self.unknown = expand(merged.top, TOP_LEVEL_KEYWORDS, self.charge, self.partial)
         default = self._default(top)
         stages = self._stages(top)
         variables = self._variables(top.get("variables"), "variables")
         self._top_level_notes(top)
-        extender = Extender(top, self.charge)
         job_names = [
             entry.key
             for entry in top.entries
@@ -194,6 +228,7 @@ class _File:
         for name in job_names:
             entry = top.entry(name)
             assert entry is not None
+            self.current_job = name
             try:
                 if not isinstance(entry.value, Map):
                     _fail(
@@ -202,10 +237,16 @@ class _File:
                         f"{describe(entry.value)}",
                         "hide it with a leading dot (.name) if it is not a job",
                     )
-                jobs.append(self._job(name, entry.key_loc, extender.job(name), default, stages))
+                job = self._job(name, entry.key_loc, entry.value, default, stages)
+                jobs.extend(self._parallel(job, entry.value))
             except InputError as exc:
                 problems.extend(exc.problems)
-        problems.extend(self._need_problems(jobs))
+        self.current_job = None
+        if self.extra_stages:
+            stages = (*stages[:-1], *self.extra_stages, stages[-1])
+        jobs = self._instance_needs(jobs)
+        jobs, need_problems = self._needs_present(jobs)
+        problems.extend(need_problems)
         if problems:
             raise InputError(problems)
         return Pipeline(
@@ -216,39 +257,10 @@ class _File:
             jobs=tuple(jobs),
             unsupported=tuple(self.unsupported),
             notes=tuple(self.notes),
+            warnings=tuple(sorted(set(self.warnings), key=lambda n: (n.loc, n.what))),
         )
 
-    def _document(self, documents: list[Node | None]) -> Map:
-        here = Loc(self.path)
-        present = [doc for doc in documents if doc is not None]
-        if len(present) == 2 and isinstance(present[0], Map) and "spec" in present[0]:
-            header = present[0]
-            self.unsupported_at(
-                header.loc,
-                "spec: header (CI/CD inputs): $[[ inputs.* ]] interpolation is not performed",
-            )
-            present = present[1:]
-        if not present:
-            _fail(here, "file is empty", "expected a GitLab CI configuration (a mapping of jobs)")
-        if len(present) > 1:
-            second = present[1]
-            _fail(second.loc, "more than one YAML document", "a CI file holds one configuration")
-        top = present[0]
-        if not isinstance(top, Map):
-            _fail(top.loc, f"expected a mapping at the top of the file, found {describe(top)}")
-        return top
-
     def _top_level_notes(self, top: Map) -> None:
-        include = top.entry("include")
-        if include is not None:
-            self.unsupported_at(
-                include.key_loc,
-                "include: merges other files into this one; their jobs, default: and "
-                "variables are not read (only trigger: include: child pipelines are)",
-            )
-        types = top.entry("types")
-        if types is not None:
-            self.unsupported_at(types.key_loc, "types: is the removed spelling of stages:")
         workflow = top.get("workflow")
         if workflow is not None:
             workflow_map = _map(workflow, "workflow")
@@ -272,6 +284,8 @@ class _File:
 
     def _stages(self, top: Map) -> tuple[str, ...]:
         node = top.get("stages")
+        if node is None:
+            node = top.get("types")  # the removed spelling of stages:, still read by GitLab
         if node is None:
             written: list[str] = list(DEFAULT_STAGES)
         else:
@@ -428,6 +442,9 @@ class _File:
         return _Inherit(default, variables)
 
     def _needs(self, node: Node) -> tuple[Need, ...]:
+        if isinstance(node, Map):
+            # GitLab's parser takes a mapping as a list of that one need (`needs: {job: a}`).
+            node = Seq((node,), node.loc, node.size + 1)
         if not isinstance(node, Seq):
             _fail(node.loc, f"needs must be a list; found {describe(node)}")
         self.charge(node.size, node.loc)
@@ -445,11 +462,12 @@ class _File:
                     f"needs:{cross[0]} waits for a job of another pipeline, which is not modelled",
                 )
                 continue
-            if mapping.get("parallel") is not None:
-                self.unsupported_at(item.loc, "needs:parallel:matrix is not modelled")
             job = mapping.get("job")
             if job is None:
                 _fail(item.loc, "a need written as a mapping names its job: {job: name}")
+            parallel = mapping.get("parallel")
+            if parallel is not None and self.current_job is not None:
+                self.need_matrix[(self.current_job, job.loc)] = self._matrix_filter(parallel)
             optional_node = mapping.get("optional")
             optional = (
                 _bool(optional_node, "needs:optional") if optional_node is not None else False
@@ -494,24 +512,39 @@ class _File:
                 return value
             return None
 
+        incomplete = self.unknown.get(name)
         trigger_node = written("trigger")
         script_node = written("script")
         if trigger_node is not None and script_node is not None:
             _fail(loc, f"job '{name}' has both script: and trigger:", "a job has one of them")
         if trigger_node is None and script_node is None and job.get("run") is None:
-            _fail(
-                loc,
-                f"job '{name}' has no script: or trigger:",
-                "GitLab requires one (extends: counts, if the template has it)",
+            if not self.partial:
+                _fail(
+                    loc,
+                    f"job '{name}' has no script: or trigger:",
+                    "GitLab requires one (extends: counts, if the template has it)",
+                )
+            # It overrides a job of an include that was not read (`sast: {variables: ..}`).
+            incomplete = incomplete or (
+                f"job '{name}' has no script: of its own: it completes a job of an include "
+                "that was not read"
             )
 
-        stage_node = written("stage")
+        stage_node = written("stage") or written("type")  # `type:` is the old spelling
         stage = _text(stage_node, "stage") if stage_node is not None else DEFAULT_JOB_STAGE
-        if stage not in stages:
-            _fail(
-                stage_node.loc if stage_node is not None else loc,
-                f"job '{name}' is in stage '{stage}', which is not in stages:",
-                "stages here: " + ", ".join(stages),
+        if stage not in stages and stage not in self.extra_stages:
+            if not self.partial:
+                _fail(
+                    stage_node.loc if stage_node is not None else loc,
+                    f"job '{name}' is in stage '{stage}', which is not in stages:",
+                    "stages here: " + ", ".join(stages),
+                )
+            # stages: may come from an include that was not read; its order is unknown.
+            self.extra_stages.append(stage)
+        if stage in self.extra_stages:
+            incomplete = incomplete or (
+                f"stage '{stage}' is not in the stages: read; an include that was not read "
+                "may define it, so the job's place in the order is unknown"
             )
 
         when_node = written("when")
@@ -561,6 +594,10 @@ class _File:
         trigger = None
         if trigger_node is not None:
             trigger = self._trigger(trigger_node)
+            if trigger is None:
+                incomplete = incomplete or (
+                    f"job '{name}' starts a downstream pipeline whose content is not read"
+                )
         else:
             before = inherited("before_script")
             if before is not None:
@@ -583,6 +620,8 @@ class _File:
                 interruptible = True
                 locs["interruptible"] = rule_interruptible
             start_in = start_in or rule_start_in
+        else:
+            choices = self._only_except(job, when, allow_failure) or choices
 
         return CiJob(
             name=name,
@@ -605,7 +644,95 @@ class _File:
             retry_when=retry_when,
             choices=choices,
             start_in=start_in,
+            incomplete=incomplete,
         )
+
+    def _only_except(self, job: Map, when: str, allow_failure: bool) -> tuple[Choice, ...]:
+        """`only`/`except` (refs, variables, changes, kubernetes) decide, when the pipeline
+        is created, whether the job is added: like `rules:`, both outcomes are choices."""
+        for key in ("only", "except"):
+            entry = job.entry(key)
+            if entry is not None and job.get(key) is not None:
+                return (
+                    Choice(when, allow_failure, entry.key_loc),
+                    Choice("never", False, entry.key_loc),
+                )
+        return ()
+
+    # --- parallel ---------------------------------------------------------------------
+
+    def _parallel(self, job: CiJob, written: Map) -> list[CiJob]:
+        """The instances GitLab creates for `parallel:`, named as GitLab names them:
+        `name 1/3` for a number, `name: [v1, v2]` for a matrix (values in written order),
+        each with its matrix variables."""
+        node = written.get("parallel")
+        if node is None:
+            return [job]
+        instances: list[tuple[str, tuple[Variable, ...]]] = []
+        if isinstance(node, Scalar):
+            count = node.value
+            if not isinstance(count, int) or isinstance(count, bool):
+                _fail(node.loc, f"parallel must be a number or matrix:; found {describe(node)}")
+            if not 1 <= count <= MAX_PARALLEL:
+                _fail(node.loc, f"parallel must be between 1 and {MAX_PARALLEL}")
+            instances = [(f"{job.name} {i}/{count}", ()) for i in range(1, count + 1)]
+        else:
+            matrix = _map(node, "parallel").get("matrix")
+            if matrix is None:
+                _fail(node.loc, "parallel as a mapping needs matrix:")
+            for item in _flatten(matrix):
+                combination = _map(item, "a parallel:matrix entry")
+                axes: list[list[Variable]] = []
+                for entry in combination.entries:
+                    values = (
+                        _flatten(entry.value) if isinstance(entry.value, Seq) else [entry.value]
+                    )
+                    axis = []
+                    for value in values:
+                        if not isinstance(value, Scalar):
+                            _fail(value.loc, f"matrix values are strings; found {describe(value)}")
+                        axis.append(Variable(entry.key, ruby_text(value.value), value.loc))
+                    axes.append(axis)
+                for product in itertools.product(*axes):
+                    shown = ", ".join(v.value for v in product)
+                    instances.append((f"{job.name}: [{shown}]", tuple(product)))
+                    if len(instances) > MAX_PARALLEL:
+                        _fail(node.loc, f"parallel:matrix creates more than {MAX_PARALLEL} jobs")
+        self.instances[job.name] = instances
+        return [
+            replace(job, name=instance, variables=(*job.variables, *extra))
+            for instance, extra in instances
+        ]
+
+    def _instance_needs(self, jobs: list[CiJob]) -> list[CiJob]:
+        """A need on a `parallel:` job waits for all its instances, or for those its
+        `parallel:matrix` names."""
+        if not self.instances:
+            return jobs
+        result = []
+        for job in jobs:
+            if not job.needs:
+                result.append(job)
+                continue
+            base = job.name
+            for parent, instances in self.instances.items():
+                if any(job.name == instance for instance, _ in instances):
+                    base = parent
+            needs: list[Need] = []
+            for need in job.needs:
+                named = self.instances.get(need.job)
+                if named is None:
+                    needs.append(need)
+                    continue
+                filters = self.need_matrix.get((base, need.loc))
+                for instance, variables in named:
+                    values = {v.name: v.value for v in variables}
+                    if filters is None or any(
+                        all(values.get(k) in allowed for k, allowed in f.items()) for f in filters
+                    ):
+                        needs.append(Need(instance, need.optional, need.loc))
+            result.append(replace(job, needs=tuple(needs)))
+        return result
 
     def _scan_extra_scripts(self, name: str, after: Node | None, hooks: Node | None) -> None:
         """after_script and hooks are not part of the attempt the model knows; they are
@@ -719,7 +846,7 @@ class _File:
             return None
         mapping = _map(node, "trigger")
         for entry in mapping.entries:
-            if entry.key not in ("include", "project", "branch", "strategy", "forward"):
+            if entry.key not in ("include", "project", "branch", "strategy", "forward", "inputs"):
                 _fail(entry.key_loc, f"trigger has no key '{entry.key}'")
         if mapping.get("project") is not None:
             self.unsupported_at(mapping.loc, "trigger:project starts a pipeline in another project")
@@ -787,42 +914,97 @@ class _File:
         self.children.append((child, item.loc))
         return display_path(child, self.root)
 
-    def _need_problems(self, jobs: list[CiJob]) -> list[Problem]:
-        present = {job.name for job in jobs}
-        return [
-            Problem(
-                need.loc,
-                f"job '{job.name}' needs '{need.job}', which is not a job of this pipeline",
-                "GitLab refuses to create the pipeline; mark it optional: true if it may be absent",
+    def _matrix_filter(self, node: Node) -> list[dict[str, frozenset[str]]]:
+        """`needs:parallel:matrix`: the instances a need names, as variable values."""
+        matrix = _map(node, "needs:parallel").get("matrix")
+        if matrix is None:
+            _fail(node.loc, "needs:parallel needs matrix:")
+        filters = []
+        for item in _flatten(matrix):
+            combination = _map(item, "a needs:parallel:matrix entry")
+            filters.append(
+                {
+                    entry.key: frozenset(
+                        ruby_text(v.value)
+                        for v in (
+                            _flatten(entry.value) if isinstance(entry.value, Seq) else [entry.value]
+                        )
+                        if isinstance(v, Scalar)
+                    )
+                    for entry in combination.entries
+                }
             )
-            for job in jobs
-            for need in job.needs or ()
-            if need.job not in present and not need.optional
-        ]
+        return filters
+
+    def _needs_present(self, jobs: list[CiJob]) -> tuple[list[CiJob], list[Problem]]:
+        """A need on a job that does not exist is an error, as in GitLab; in a partial
+        pipeline the job may come from an include that was not read: the need is kept as
+        optional (no ordering is assumed) and the job is incomplete."""
+        present = {job.name for job in jobs}
+        problems = []
+        result = []
+        for job in jobs:
+            missing = [n for n in job.needs or () if n.job not in present and not n.optional]
+            if not missing:
+                result.append(job)
+                continue
+            if not self.partial:
+                problems += [
+                    Problem(
+                        need.loc,
+                        f"job '{job.name}' needs '{need.job}', which is not a job of this pipeline",
+                        "GitLab refuses to create the pipeline; mark it optional: true if it "
+                        "may be absent",
+                    )
+                    for need in missing
+                ]
+                continue
+            needs = tuple(replace(n, optional=True) if n in missing else n for n in job.needs or ())
+            reason = job.incomplete or (
+                f"job '{job.name}' needs '{missing[0].job}', which is defined in none of the "
+                "files read (an include that was not read may define it)"
+            )
+            result.append(replace(job, needs=needs, incomplete=reason))
+        return result, problems
 
 
-def load_pipelines(file: Path, root: Path) -> tuple[Pipeline, ...]:
+def load_pipelines(file: Path, root: Path, vendored: Path | None = None) -> tuple[Pipeline, ...]:
     """The pipeline of `file`, then every child pipeline it reaches through
-    `trigger: include:` (depth first, each file once). Raises InputError on bad input,
-    including a child that triggers one of its own parents."""
+    `trigger: include:` (depth first, each file once). Raises InputError on bad input.
+
+    A child that triggers one of its own parents is read once, with a warning: GitLab
+    accepts the file (a pipeline whose jobs trigger it again, usually under other `rules:`)
+    and stops nesting at its depth limit when the pipeline runs.
+
+    `vendored`: a directory of copies of includes that are not in this repository
+    (`include.merge_includes` says how it is laid out)."""
     order: list[Pipeline] = []
     seen: set[Path] = set()
+    cycles: dict[str, list[Note]] = {}
 
     def visit(current: Path, chain: tuple[Path, ...], names_: tuple[str, ...], via: Loc) -> None:
         key = current.resolve()
         if key in chain:
             shown = " -> ".join([*names_, display_path(current, root)])
-            _fail(
-                via, f"trigger includes form a cycle: {shown}", "a child cannot trigger its parent"
+            cycles.setdefault(names_[-1], []).append(
+                Note(
+                    via,
+                    f"trigger includes go round: {shown}; each file is read once (GitLab "
+                    "nests child pipelines at most two levels deep)",
+                )
             )
+            return
         if key in seen:
             return
         seen.add(key)
-        loader = _File(current, root)
+        loader = _File(current, root, vendored)
         pipeline = loader.load()
         order.append(pipeline)
         for child, loc in loader.children:
             visit(child, (*chain, key), (*names_, pipeline.path), loc)
 
     visit(file, (), (), Loc(display_path(file, root)))
-    return tuple(order)
+    return tuple(
+        replace(p, warnings=(*p.warnings, *cycles[p.path])) if p.path in cycles else p
+        for p in order
+    )

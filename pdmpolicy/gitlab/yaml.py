@@ -29,14 +29,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import (
     AliasEvent,
-    DocumentEndEvent,
-    DocumentStartEvent,
     Event,
-    MappingEndEvent,
     MappingStartEvent,
-    NodeEvent,
     ScalarEvent,
-    SequenceEndEvent,
     SequenceStartEvent,
 )
 
@@ -329,13 +324,17 @@ class _Builder:
         self.nodes = 0
         self.stack: list[_Frame] = []
         self.documents: list[Node | None] = []
+        self.duplicates: list[tuple[Loc, str]] = []
+        """Duplicated keys, read as Psych reads them (the last one wins): (where, message)."""
         self.root: Node | None = None
 
     def error(self, loc: Loc, message: str, hint: str = "") -> InputError:
         return InputError.at(loc, message, hint)
 
-    def feed(self, event: Event) -> None:
-        if isinstance(event, NodeEvent):  # a scalar, an alias, or a collection opening
+    def feed(self, event: Any) -> None:
+        # Dispatch on the class name: ruamel.yaml's and libyaml's (PyYAML) events share it.
+        kind = type(event).__name__
+        if kind in ("ScalarEvent", "AliasEvent", "MappingStartEvent", "SequenceStartEvent"):
             self.nodes += 1
             if self.nodes > MAX_NODES:
                 raise self.error(
@@ -343,20 +342,20 @@ class _Builder:
                     f"the file writes more than {MAX_NODES} values",
                     "a CI file this large is not something pdmpolicy can check",
                 )
-        if isinstance(event, DocumentStartEvent):
+        if kind == "DocumentStartEvent":
             self.root = None
             self.anchors = {}
-        elif isinstance(event, DocumentEndEvent):
+        elif kind == "DocumentEndEvent":
             self.documents.append(self.root)
-        elif isinstance(event, ScalarEvent):
+        elif kind == "ScalarEvent":
             node = self._scalar(event)
             self._register(event.anchor, node)
             self._add(node, _loc(self.path, event))
-        elif isinstance(event, AliasEvent):
+        elif kind == "AliasEvent":
             self._alias(event)
-        elif isinstance(event, MappingStartEvent | SequenceStartEvent):
+        elif kind in ("MappingStartEvent", "SequenceStartEvent"):
             self._open(event)
-        elif isinstance(event, MappingEndEvent | SequenceEndEvent):
+        elif kind in ("MappingEndEvent", "SequenceEndEvent"):
             self._close()
 
     def _scalar(self, event: ScalarEvent) -> Scalar:
@@ -371,7 +370,7 @@ class _Builder:
                 "terminals and reports",
             )
         tag = event.tag
-        plain = event.style is None
+        plain = not event.style  # None (ruamel.yaml) or "" (libyaml) for a plain scalar
         if tag is None or tag == "!":
             value: ScalarValue = resolve_plain(text) if plain and tag is None else text
             return Scalar(value, text, loc)
@@ -425,7 +424,7 @@ class _Builder:
                 loc, f"the YAML is nested more than {MAX_DEPTH} levels deep", "flatten it"
             )
         tag = event.tag
-        is_map = isinstance(event, MappingStartEvent)
+        is_map = type(event).__name__ == "MappingStartEvent"
         if tag not in _COLLECTION_TAGS and not (tag == REFERENCE_TAG and not is_map):
             raise self.error(
                 loc,
@@ -491,15 +490,15 @@ class _Builder:
         if frame.key_is_merge:
             self._merge(frame, node, key.loc)
             return
-        if key.text in frame.explicit:
-            first = frame.entries[key.text].key_loc
-            raise self.error(
-                key.loc,
-                f"duplicate key '{key.text}' (first at line {first.line})",
-                "GitLab silently keeps the last one; write each key once",
-            )
         previous = frame.entries.get(key.text)
-        if previous is not None:  # brought in by `<<` earlier: the written key wins
+        if key.text in frame.explicit and previous is not None:
+            # Psych keeps the last value of a repeated key (and GitLab accepts the file):
+            # read it that way, and say so.
+            first = previous.key_loc.line
+            self.duplicates.append(
+                (key.loc, f"duplicate key '{key.text}' (first at line {first}): the last one wins")
+            )
+        if previous is not None:  # written or brought in by `<<` earlier: this one wins
             frame.size -= previous.value.size
         frame.explicit.add(key.text)
         frame.entries[key.text] = Entry(key.text, key.loc, node)
@@ -541,9 +540,48 @@ class _Builder:
             frame.size += entry.value.size
 
 
-def parse_documents(path: str, text: str) -> list[Node | None]:
-    """Every YAML document in `text`, as trees of located nodes; raises InputError."""
+def _libyaml() -> Any:
+    """PyYAML's binding of libyaml, when it is built with it; else None.
+
+    GitLab reads CI files with Ruby's Psych, which is libyaml: the same parser gives the
+    same events (YAML 1.1 scanning included), some twenty times faster than ruamel.yaml's
+    pure-Python scanner, which is the fallback."""
+    try:
+        import yaml as pyyaml  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - PyYAML is a dependency
+        return None
+    return pyyaml if getattr(pyyaml, "__with_libyaml__", False) else None
+
+
+_LIBYAML = _libyaml()
+
+
+def _feed_libyaml(builder: _Builder, path: str, text: str) -> None:
+    try:
+        for event in _LIBYAML.parse(text, Loader=_LIBYAML.CSafeLoader):
+            builder.feed(event)
+    except _LIBYAML.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Loc(path, mark.line + 1, mark.column + 1) if mark is not None else Loc(path)
+        problem = (exc.problem or str(exc)).strip().replace("\n", " ")
+        raise InputError.at(loc, problem, "this is not valid YAML") from None
+    except _LIBYAML.YAMLError as exc:
+        raise InputError.at(Loc(path), f"cannot parse YAML: {exc}") from None
+
+
+def parse_documents(
+    path: str, text: str, duplicates: list[tuple[Loc, str]] | None = None
+) -> list[Node | None]:
+    """Every YAML document in `text`, as trees of located nodes; raises InputError.
+
+    Duplicated keys are read as GitLab reads them (the last wins) and, when `duplicates` is
+    given, listed there."""
     builder = _Builder(path)
+    if _LIBYAML is not None:
+        _feed_libyaml(builder, path, text)
+        if duplicates is not None:
+            duplicates.extend(builder.duplicates)
+        return builder.documents
     # The safe parser: the round-trip one also gathers comments, three times slower.
     yaml = YAML(typ="safe", pure=True)
     yaml.Scanner = LinearScanner
@@ -557,13 +595,17 @@ def parse_documents(path: str, text: str) -> list[Node | None]:
         raise InputError.at(loc, problem, "this is not valid YAML") from None
     except YAMLError as exc:
         raise InputError.at(Loc(path), f"cannot parse YAML: {exc}") from None
+    if duplicates is not None:
+        duplicates.extend(builder.duplicates)
     return builder.documents
 
 
-def read_documents(file: Path, root: Path) -> tuple[str, list[Node | None]]:
+def read_documents(
+    file: Path, root: Path, duplicates: list[tuple[Loc, str]] | None = None
+) -> tuple[str, list[Node | None]]:
     """Read one CI file (at most 1 MiB, UTF-8): its display path and its documents."""
     path = display_path(file, root)
     raw = read_limited(
         file, path, MAX_BYTES, "a CI file this large is not something pdmpolicy can check"
     )
-    return path, parse_documents(path, decode_text(path, raw))
+    return path, parse_documents(path, decode_text(path, raw), duplicates)

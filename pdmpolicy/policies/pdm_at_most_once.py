@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterator
 
+from pdmpolicy.analysis import Analysis, JobEffect
 from pdmpolicy.location import Loc
+from pdmpolicy.pipeline import Unsupported
 from pdmpolicy.policies.base import (
     BOTH_LAYERS,
     Context,
@@ -16,6 +19,7 @@ from pdmpolicy.policies.base import (
 from pdmpolicy.policies.examples import GSTG, changed
 from pdmpolicy.prover.model import AFTER_FAILURE, OVERLAP, RETRIED
 from pdmpolicy.prover.prover import prove
+from pdmpolicy.toolchain import Toolchain
 
 # The Kubernetes executor made manual and left unordered: a person can play it while the
 # VM executor runs, or after it failed.
@@ -32,6 +36,61 @@ _HINTS = {
     AFTER_FAILURE: "make the second executor start only on the first's success: needs, "
     "when: on_success, allow_failure: false on the first",
 }
+
+
+def _near_executors(analysis: Analysis) -> frozenset[str] | None:
+    """The jobs whose settings can change whether, when or how often an executor runs:
+    the executors, the jobs they wait for (directly or not) and the jobs that wait for
+    them. None when the pipeline has no executor: then nothing unmodelled matters."""
+    executors = [effect.job.name for effect in analysis.executors]
+    if not executors:
+        return None
+    waits = analysis.direct_predecessors
+    found = set(executors)
+    frontier = list(executors)
+    while frontier:  # everything the executors wait for
+        for before in waits.get(frontier.pop(), ()):
+            if before not in found:
+                found.add(before)
+                frontier.append(before)
+    for name in executors:
+        found.update(analysis.successors(name))
+    return frozenset(found)
+
+
+def _matters(unsupported: Unsupported, relevant: frozenset[str] | None) -> bool:
+    """Whether an unmodelled construct can affect an executor: a pipeline-wide one
+    (`workflow:rules:variables`, ...) whenever there is an executor, a job's own when that
+    job (or one of its `parallel:` instances) is near one."""
+    if relevant is None:
+        return False
+    job = unsupported.job
+    if job is None:
+        return True
+    return any(name == job or name.startswith((f"{job} ", f"{job}: [")) for name in relevant)
+
+
+def _pdm_words(toolchain: Toolchain) -> tuple[str, ...]:
+    """What executors are recognised by, as text: the tools' program names and the PDM
+    variables of the team's toolchain."""
+    programs = (toolchain.kubernetes.command[-1], toolchain.vm.command[0])
+    variables = (toolchain.kubernetes.skip_variable, *toolchain.vm.switches)
+    return tuple(posixpath.basename(word) for word in programs) + variables
+
+
+def _could_run_pdms(
+    effect: JobEffect, relevant: frozenset[str] | None, toolchain: Toolchain
+) -> bool:
+    """Whether a script the shell reader could not read matters: the job is near an
+    executor, or its text names what executors are recognised by (k-ctl, the VM tooling,
+    the PDM variables). A script that names none of them is no executor under the
+    analysis's own rules, readable or not (a PowerShell job, say)."""
+    if relevant is not None and effect.job.name in relevant:
+        return True
+    texts = [line.text for line in effect.job.script]
+    texts += [f"{v.name}={v.value}" for v in effect.effective_variables.values()]
+    words = _pdm_words(toolchain)
+    return any(word in text for text in texts for word in words)
 
 
 class PdmAtMostOnce(Policy):
@@ -70,7 +129,10 @@ class PdmAtMostOnce(Policy):
                 # `verify` on a pipeline with no executor and no PDM variable: nothing to
                 # prove, and what the loader could not model cannot matter here.
                 continue
+            relevant = _near_executors(view.analysis)
             for unsupported in pipeline.unsupported:
+                if not _matters(unsupported, relevant):
+                    continue
                 yield Violation(
                     unsupported.loc,
                     f"cannot prove PDMs run at most once: {unsupported.what} is not modelled",
@@ -79,6 +141,8 @@ class PdmAtMostOnce(Policy):
                     subject=f"unsupported:{unsupported.what}",
                 )
             for effect in view.analysis.effects.values():
+                if not _could_run_pdms(effect, relevant, context.toolchain):
+                    continue
                 for loc, problem in effect.unparsable:
                     yield Violation(
                         loc,

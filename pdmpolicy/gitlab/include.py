@@ -1,0 +1,412 @@
+"""`include:`: the files a CI configuration is merged from, read as GitLab reads them.
+
+GitLab (`Config::External::Processor`) reads each include in the order written, expands
+the includes of every included file first (nested includes), then deep-merges: the
+included files in order, later ones over earlier ones, and the including file over all of
+them (docs/gitlab-ci-semantics.md §14). Only `include: local` (and a bare path) names a
+file of this repository; `project`, `remote`, `template`, `component` and `artifact` name
+content that cannot be read offline. Those are listed in `Merged.not_read` and make the
+pipeline *partial*: what refers into them is kept as unknown, never refused.
+
+Limits are GitLab's: at most 150 includes in all, nested at most 100 levels; a file
+included twice (same file, same inputs) is read once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pdmpolicy.errors import InputError
+from pdmpolicy.gitlab.expand import deep_merge
+from pdmpolicy.gitlab.inputs import Inputs, header_inputs, interpolate
+from pdmpolicy.gitlab.yaml import Map, Node, Scalar, Seq, describe, read_documents
+from pdmpolicy.location import Loc
+
+MAX_INCLUDES = 150
+"""GitLab's default `ci_max_includes`: includes a pipeline may have, nested ones counted."""
+MAX_NESTING = 100
+"""GitLab's limit on nested includes."""
+MAX_WILDCARD_FILES = 1000
+"""Files one wildcard may scan for; a repository walk is bounded."""
+REMOTE_KINDS = ("project", "remote", "template", "component", "artifact")
+INCLUDE_KEYS = frozenset({"local", *REMOTE_KINDS, "file", "ref", "rules", "inputs", "cache",
+                          "integrity", "job"})  # fmt: skip
+
+
+@dataclass
+class Merged:
+    """The configuration with its includes merged in, and what could not be read."""
+
+    top: Map
+    not_read: list[tuple[Loc, str]] = field(default_factory=list)
+    notes: list[tuple[Loc, str]] = field(default_factory=list)
+    unsupported: list[tuple[Loc, str]] = field(default_factory=list)
+    duplicates: list[tuple[Loc, str]] = field(default_factory=list)
+    read: list[str] = field(default_factory=list)
+    """Display paths of the local files merged in, in the order read."""
+
+
+def _fail(loc: Loc, message: str, hint: str = "") -> InputError:
+    return InputError.at(loc, message, hint)
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """GitLab's wildcard: `*` within one directory, `**` across directories."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            if pattern.startswith("/", i):  # `**/` also matches no directory at all
+                out[-1] = "(?:.*/)?"
+                i += 1
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+@dataclass
+class _Reader:
+    root: Path
+    merged: Merged
+    vendored: Path | None = None
+    """A directory of copies of includes that are not in this repository."""
+    count: int = 0
+    seen: set[tuple[Path, str]] = field(default_factory=set)
+    files: dict[Path, list[str]] = field(default_factory=dict)
+    base: Path | None = None
+    """What `include: local` is relative to: the repository, or the vendored copy of the
+    project whose file is being read (GitLab reads a project file's local includes from that
+    project)."""
+
+    @property
+    def here(self) -> Path:
+        return self.base if self.base is not None else self.root
+
+    # --- one file ---------------------------------------------------------------------
+
+    def file(self, path: Path, inputs: Inputs | None, via: Loc, depth: int) -> Map | None:
+        """An included local file, its own includes merged in (None: included already)."""
+        key = (path.resolve(), repr(sorted((k, repr(v)) for k, v in (inputs or {}).items())))
+        if key in self.seen:
+            return None
+        self.seen.add(key)
+        shown, documents = read_documents(path, self.root, self.merged.duplicates)
+        self.merged.read.append(shown)
+        top = self.document(shown, documents, inputs, via, root_file=False)
+        return self.expand(top, depth)
+
+    def document(
+        self,
+        shown: str,
+        documents: list[Node | None],
+        inputs: Inputs | None,
+        via: Loc,
+        *,
+        root_file: bool,
+    ) -> Map:
+        """The configuration document of a file: the `spec:` header read, inputs applied."""
+        present = [doc for doc in documents if doc is not None]
+        spec: Map | None = None
+        if len(present) == 2 and isinstance(present[0], Map) and "spec" in present[0]:
+            spec = present[0]
+            present = present[1:]
+        if not present:
+            raise _fail(Loc(shown), "file is empty", "expected a GitLab CI configuration")
+        if len(present) > 1:
+            raise _fail(
+                present[1].loc,
+                "more than one YAML document",
+                "a CI file holds one configuration (and, first, an optional spec: header)",
+            )
+        top = present[0]
+        if not isinstance(top, Map):
+            raise _fail(
+                top.loc, f"expected a mapping at the top of the file, found {describe(top)}"
+            )
+        if spec is None:
+            if inputs:
+                raise _fail(via, "inputs: given to a file that has no spec: inputs header")
+            return top
+        values, unknown = header_inputs(spec, inputs, via, root_file=root_file)
+        for loc, what in unknown:
+            self.merged.unsupported.append((loc, what))
+        return interpolate(top, values)
+
+    def expand(self, top: Map, depth: int) -> Map:
+        """`top` with its includes merged under it (GitLab's order and precedence)."""
+        entry = top.entry("include")
+        if entry is None or (isinstance(entry.value, Scalar) and entry.value.value is None):
+            return top
+        if depth >= MAX_NESTING:
+            raise _fail(
+                entry.key_loc,
+                f"includes are nested more than {MAX_NESTING} levels deep",
+                "GitLab stops at 100 levels of nested includes",
+            )
+        rest = Map(
+            tuple(e for e in top.entries if e.key != "include"),
+            top.loc,
+            top.size - entry.value.size,
+        )
+        merged: Map = Map((), top.loc)
+        for item in self.items(entry.value):
+            for included in self.item(item, depth):
+                merged = deep_merge(merged, included)
+        return deep_merge(merged, rest) if merged.entries else rest
+
+    def items(self, node: Node) -> list[Node]:
+        if isinstance(node, Seq):
+            found: list[Node] = []
+            for item in node.items:
+                found.extend(item.items if isinstance(item, Seq) else [item])
+            return found
+        return [node]
+
+    # --- one include ------------------------------------------------------------------
+
+    def item(self, item: Node, depth: int) -> list[Map]:
+        if isinstance(item, Scalar) and isinstance(item.value, str):
+            text = item.value
+            if re.match(r"^https?://", text):
+                self.not_read(item.loc, f"include: remote '{text}'")
+                return []
+            return self.local(text, item.loc, None, depth)
+        if not isinstance(item, Map):
+            raise _fail(item.loc, f"an include is a path or a mapping; found {describe(item)}")
+        for entry in item.entries:
+            if entry.key not in INCLUDE_KEYS:
+                raise _fail(entry.key_loc, f"include has no key '{entry.key}'")
+        rules = item.get("rules")
+        if rules is not None and not self.included(rules, item.loc):
+            return []
+        inputs = self.inputs(item.get("inputs"))
+        local = item.get("local")
+        if local is not None:
+            if not isinstance(local, Scalar) or not isinstance(local.value, str):
+                raise _fail(local.loc, f"include:local must be a path; found {describe(local)}")
+            return self.local(local.value, local.loc, inputs, depth)
+        for kind in REMOTE_KINDS:
+            value = item.get(kind)
+            if value is not None:
+                copies = self.copies(kind, item, value)
+                if copies is None:
+                    self.not_read(item.loc, f"include: {kind} {self.name(kind, item, value)}")
+                    return []
+                found = []
+                for path, base in copies:
+                    top = self.vendored_file(path, base, inputs, item.loc, depth)
+                    if top is not None:
+                        found.append(top)
+                return found
+        raise _fail(item.loc, "an include names local, project, remote, template or component")
+
+    def copies(self, kind: str, item: Map, value: Node) -> list[tuple[Path, Path]] | None:
+        """The vendored copies of a non-local include, with what their own local includes
+        are relative to; None when there is no directory of copies or a copy is missing."""
+        if self.vendored is None or not isinstance(value, Scalar):
+            return None
+        name = str(value.value)
+        if kind == "template":
+            base = self.vendored / "templates"
+            files = [name]
+        elif kind == "project":
+            base = self.vendored / "projects" / name.strip("/")
+            node = item.get("file")
+            written = self.items(node) if node is not None else []
+            files = [str(f.value) for f in written if isinstance(f, Scalar)]
+        elif kind == "remote":
+            base = self.vendored / "remote"
+            files = [re.sub(r"^https?://", "", name)]
+        elif kind == "component":
+            base = self.vendored / "components"
+            files = [name.split("@", 1)[0] + ".yml"]
+        else:
+            return None
+        paths = []
+        for file in files:
+            path = base / file.lstrip("/")
+            try:
+                path.resolve().relative_to(self.vendored.resolve())
+            except (OSError, ValueError):
+                return None
+            if not path.is_file():
+                return None
+            paths.append((path, base if kind == "project" else path.parent))
+        return paths
+
+    def vendored_file(
+        self, path: Path, base: Path, inputs: Inputs | None, via: Loc, depth: int
+    ) -> Map | None:
+        self.count += 1
+        if self.count > MAX_INCLUDES:
+            raise _fail(via, f"more than {MAX_INCLUDES} includes")
+        outer = self.base
+        self.base = base
+        try:
+            return self.file(path, inputs, via, depth + 1)
+        finally:
+            self.base = outer
+
+    def name(self, kind: str, item: Map, value: Node) -> str:
+        text = value.value if isinstance(value, Scalar) else describe(value)
+        if kind == "project":
+            files = item.get("file")
+            if isinstance(files, Seq):
+                shown = ", ".join(str(f.value) for f in files.items if isinstance(f, Scalar))
+            elif isinstance(files, Scalar):
+                shown = str(files.value)
+            else:
+                shown = "?"
+            return f"'{text}' file {shown}"
+        return f"'{text}'"
+
+    def not_read(self, loc: Loc, what: str) -> None:
+        self.merged.not_read.append(
+            (
+                loc,
+                f"{what} is not read (it is not in this repository); the pipeline is partial: "
+                "jobs that extend, reference or override its configuration are incomplete",
+            )
+        )
+
+    def inputs(self, node: Node | None) -> Inputs | None:
+        if node is None:
+            return None
+        if not isinstance(node, Map):
+            raise _fail(node.loc, f"include:inputs must be a mapping; found {describe(node)}")
+        return {entry.key: entry.value for entry in node.entries}
+
+    def included(self, rules: Node, loc: Loc) -> bool:
+        """`rules:` of an include: `exists` is decided from the repository; an `if` or
+        `changes` cannot be decided offline, so the file is read (and a note says so)."""
+        for rule in self.items(rules):
+            if not isinstance(rule, Map):
+                raise _fail(rule.loc, f"a rule is a mapping; found {describe(rule)}")
+            when = rule.get("when")
+            never = isinstance(when, Scalar) and when.value == "never"
+            outcome: bool | None = True
+            exists = rule.get("exists")
+            if exists is not None:
+                outcome = self.exists(exists)
+            for key in ("if", "changes"):
+                if rule.get(key) is not None and outcome is not False:
+                    outcome = None
+            if outcome is None:
+                # Read as included; the pipeline without the file is not analysed, so this
+                # is unmodelled (it matters where there is an executor), not a mere note.
+                self.merged.unsupported.append(
+                    (
+                        rule.loc,
+                        "include rules: an if: or changes: condition cannot be decided "
+                        "offline (the file is read as included; the pipeline without it is "
+                        "not analysed)",
+                    )
+                )
+                return True
+            if outcome:
+                return not never
+        return False
+
+    def exists(self, node: Node) -> bool:
+        patterns = self.items(node.get("paths") if isinstance(node, Map) else node)  # type: ignore[arg-type]
+        for pattern in patterns:
+            if not isinstance(pattern, Scalar) or not isinstance(pattern.value, str):
+                continue
+            text = pattern.value.lstrip("/")
+            if any(char in text for char in "*?[{"):
+                regex = _glob_regex(text.replace("?", "*"))
+                if any(regex.match(name) for name in self.tree()):
+                    return True
+            elif (self.here / text).exists():
+                return True
+        return False
+
+    def tree(self) -> list[str]:
+        """The files under `here`, for wildcards (bounded: a repository walk is not)."""
+        here = self.here
+        if here not in self.files:
+            found: list[str] = []
+            for path in sorted(here.rglob("*")):
+                if ".git" in path.parts:
+                    continue
+                if path.is_file():
+                    found.append(path.relative_to(here).as_posix())
+                    if len(found) >= MAX_WILDCARD_FILES * 10:
+                        break
+            self.files[here] = found
+        return self.files[here]
+
+    def local(self, written: str, loc: Loc, inputs: Inputs | None, depth: int) -> list[Map]:
+        if "$" in written:
+            self.not_read(loc, f"include: local '{written}' (a path built from variables)")
+            return []
+        text = written.lstrip("/")
+        if "*" in text:
+            regex = _glob_regex(text)
+            names = [n for n in self.tree() if regex.match(n) and n.endswith((".yml", ".yaml"))]
+            if not names:
+                self.merged.notes.append((loc, f"include: local '{written}' matches no file"))
+            paths = [self.here / name for name in names]
+        else:
+            if not text.endswith((".yml", ".yaml")):
+                raise _fail(loc, f"include: local '{written}' must be a .yml or .yaml file")
+            path = self.here / text
+            try:
+                path.resolve().relative_to(self.here.resolve())
+            except (OSError, ValueError):
+                raise _fail(loc, f"included file '{written}' is outside the repository") from None
+            if not path.is_file():
+                raise _fail(
+                    loc,
+                    f"included file '{written}' does not exist",
+                    "include: local names a file relative to the repository root",
+                )
+            paths = [path]
+        found = []
+        for path in paths:
+            try:  # a wildcard may match a symbolic link leaving the repository
+                path.resolve().relative_to(self.here.resolve())
+            except (OSError, ValueError):
+                raise _fail(loc, f"included file '{path.name}' is outside the repository") from None
+            self.count += 1
+            if self.count > MAX_INCLUDES:
+                raise _fail(
+                    loc,
+                    f"more than {MAX_INCLUDES} includes",
+                    "GitLab allows 150 includes per pipeline (nested ones counted)",
+                )
+            top = self.file(path, inputs, loc, depth + 1)
+            if top is not None:
+                found.append(top)
+        return found
+
+
+def merge_includes(
+    file: Path,
+    root: Path,
+    documents: list[Node | None],
+    shown: str,
+    vendored: Path | None = None,
+) -> Merged:
+    """The configuration of `file` (already parsed into `documents`) with every include
+    merged in; raises InputError for what GitLab would refuse.
+
+    `vendored`: a directory of copies of includes that are not in this repository:
+    `templates/<name>` for `template:`, `projects/<group/project>/<file>` for `project:`
+    (whose own local includes are read from that directory), `remote/<host>/<path>` for
+    `remote:`, `components/<host>/<path>.yml` for `component:` (without `@version`). An
+    include without a copy stays not read."""
+    merged = Merged(Map((), Loc(shown)))
+    reader = _Reader(root, merged, vendored)
+    reader.seen.add((file.resolve(), repr([])))
+    top = reader.document(shown, documents, None, Loc(shown), root_file=True)
+    merged.top = reader.expand(top, 0)
+    return merged
