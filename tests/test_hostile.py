@@ -5,7 +5,8 @@ starting Python, with its address space limited (`RLIMIT_AS`: what this process 
 `MEMORY_BUDGET`). It must exit 2 with `file:line:col: error: ...` lines naming the expected
 place and words, print nothing else (no traceback, no raw control character), and take
 less than `CPU_SECONDS` of processor time. Wall-clock time is measured too and asserted
-against `WALL_SECONDS`, which is looser: this machine's two cores are often shared.
+against `WALL_SECONDS`, which is far looser (it catches a hang): this machine's two cores
+are often shared, and a busy machine must not fail the suite.
 
 Environment and policy cases run through `pdmpolicy check`; GitLab CI cases through
 `pdmpolicy verify` where the CLI has it, otherwise through `pdmpolicy.gitlab.load_pipelines`
@@ -39,7 +40,7 @@ TODAY = "2026-12-01"
 CPU_SECONDS = 3.0
 """Far above what any case needs (the 2,000-error file takes about 1.3 s on a 2-core machine
 under load), far below what a quadratic reader would take: a bound, not a benchmark."""
-WALL_SECONDS = 5.0
+WALL_SECONDS = 30.0
 MEMORY_BUDGET = 512 * 1024 * 1024
 PROBLEM = re.compile(r"^(?P<loc>.+:\d+:\d+): error: (?P<message>.*)$")
 SUMMARY = re.compile(r"^pdmpolicy: (?P<count>\d+) input error\(s\); nothing was checked$")

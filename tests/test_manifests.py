@@ -217,14 +217,16 @@ def test_alias_bomb_costs_nothing_and_deep_nesting_is_an_input_error() -> None:
     levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
     bomb = "apiVersion: v1\nkind: ConfigMap\ndata:\n" + "".join(f"  {lv}\n" for lv in levels)
-    start = time.monotonic()
+    # Processor time, not wall-clock time: a shared machine must not fail the test, a
+    # billion-node expansion would.
+    start = time.process_time()
     [resource] = parse_manifests("bomb.yaml", bomb.encode())
     assert recognise(resource) is None
-    assert time.monotonic() - start < 5
+    assert time.process_time() - start < 5
     deep = "apiVersion: v1\nkind: ConfigMap\ndata: " + "[" * 1000 + "]" * 1000 + "\n"
     with pytest.raises(read.InputError, match="nested more than 100 levels deep"):
         parse_manifests("deep.yaml", deep.encode())
-    assert time.monotonic() - start < 5
+    assert time.process_time() - start < 5
 
 
 # --- helm-diff output (`k-ctl -D`) ----------------------------------------------------------
