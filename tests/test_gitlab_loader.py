@@ -1207,7 +1207,7 @@ def test_an_unreadable_script_matters_only_where_it_could_run_pdms(repo: Repo, r
     result = run("verify", "a.yml", "--format", "json")
     assert (result.code, json.loads(result.out)["findings"]) == (0, [])
     kctl = (
-        'deploy:\n  script:\n'
+        "deploy:\n  script:\n"
         '    - SKIP_POST_DEPLOYMENT_MIGRATIONS=false k-ctl -e gstg upgrade "`x\n'
     )
     (repo.root / "b.yml").write_text(kctl, encoding="utf-8")
