@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from pdmpolicy import names
+from pdmpolicy.analysis import KUBERNETES, VM, analyse
 from pdmpolicy.config import load_policy_set
 from pdmpolicy.errors import InputError
 from pdmpolicy.gitlab import load_pipelines
@@ -628,6 +629,18 @@ def test_generated_toolchains_render_calls_that_read_back_as_declared(
     vm_words = called_words(vm_line)
     assert vm_words == list(expand(declared["vm"]["command"], values))
     assert toolchain.vm.is_call(vm_words)
+
+    # And the analysis, reading the same toolchain, recognises what was declared: the VM
+    # executor, the Kubernetes executor when the call applies for real, the dry run, and
+    # whether the call waits for the migrations Job.
+    analysis = analyse(pipeline, toolchain)
+    applies = kctl["action"] == "upgrade" and not kctl["dry_run"]
+    expected = {"vm": VM, **({"k8s": KUBERNETES} if applies else {})}
+    assert {e.job.name: e.kind for e in analysis.executors} == expected
+    assert analysis.effect("k8s").is_dry_run == saves
+    if applies:
+        (call,) = analysis.effect("k8s").executor_calls
+        assert call.waits == (waits_by_input or wait_step)
 
 
 # --- property: any section is read or refused at a line, never a crash --------------------
