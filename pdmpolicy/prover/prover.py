@@ -25,7 +25,7 @@ Every counterexample comes from a canonical run and is played out in the executi
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from pdmpolicy.pipeline import Pipeline
@@ -46,6 +46,7 @@ from pdmpolicy.prover.model import (
     Status,
     valid,
 )
+from pdmpolicy.prover.parts import assignments, parts
 from pdmpolicy.prover.witness import REVIVAL, Plan, play
 
 MAX_INSTANCES = 256
@@ -92,27 +93,29 @@ def prove(pipeline: Pipeline, *, executors: Collection[str] | None = None) -> Pr
     return prove_model(model)
 
 
-def prove_model(model: ExecutionModel) -> Proof:
+def prove_model(model: ExecutionModel, *, split: bool = True) -> Proof:
+    """Decide the invariant on `model`. With `split` (the default), each pair of executors
+    is decided over the `rules:` outcomes of the jobs it depends on (`parts.py`); without
+    it, over every combination of the outcomes of the jobs any executor waits for."""
     found: dict[tuple[str, str, str], Counterexample] = {}
     complete = True
     notes: list[str] = []
     executors = [job.index for job in model.jobs if job.executor]
-    if executors:
-        choices = _relevant_variants(model)
-        count = 1
-        for options in choices:
-            count *= len(options)
-        limit = max(MAX_INSTANCES, INSTANCE_BUDGET // max(1, len(model.jobs)))
-        vectors: Iterable[tuple[int, ...]] = itertools.product(*choices)
-        if count > limit:
+    budget = max(MAX_INSTANCES, INSTANCE_BUDGET // max(1, len(model.jobs)))
+    for pairs, vectors, count, focus in _plan(model, executors, split=split):
+        if count > budget:
             complete = False
-            notes.append(f"{count} combinations of rules outcomes; decided the first {limit}")
-            vectors = itertools.islice(vectors, limit)
+            names = sorted({model.jobs[e].name for pair in pairs for e in pair})
+            about = f" for {', '.join(names)}" if split and len(names) <= 4 else ""
+            notes.append(
+                f"{count} combinations of rules outcomes{about}; decided the first {budget}"
+            )
+            vectors = itertools.islice(vectors, budget)
         for vector in vectors:
             inst = model.instance(vector)
             if not inst.creatable:
                 continue
-            search = _Search(model, inst)
+            search = _Search(model, inst, pairs, focus)
             for example in search.run():
                 if example is None:
                     continue
@@ -130,6 +133,28 @@ def prove_model(model: ExecutionModel) -> Proof:
         complete=complete,
         notes=tuple(notes),
     )
+
+
+_Plan = tuple[frozenset[frozenset[int]], Iterator[tuple[int, ...]], int, frozenset[int] | None]
+
+
+def _plan(model: ExecutionModel, executors: Sequence[int], *, split: bool) -> Iterator[_Plan]:
+    """(questions, variant vectors, how many, the jobs the questions depend on) to decide."""
+    if not executors:
+        return
+    if split and not model.forward_needs:
+        for part in parts(model):
+            yield part.pairs, assignments(model, part), part.combinations(model), part.focus
+        return
+    # A need on a later stage (GitLab refuses it) defeats the argument for splitting.
+    pairs = frozenset(frozenset(p) for p in itertools.combinations(executors, 2))
+    if len(executors) == 1:
+        pairs = frozenset([frozenset(executors)])
+    choices = _relevant_variants(model)
+    count = 1
+    for options in choices:
+        count *= len(options)
+    yield pairs, itertools.product(*choices), count, None
 
 
 def _relevant_variants(model: ExecutionModel) -> list[tuple[int, ...]]:
@@ -207,14 +232,23 @@ class _Flow:
 class _Search:
     """The questions the prover asks about one instance (one set of `rules:` outcomes)."""
 
-    def __init__(self, model: ExecutionModel, inst: Instance) -> None:
+    def __init__(
+        self,
+        model: ExecutionModel,
+        inst: Instance,
+        pairs: frozenset[frozenset[int]],
+        focus: frozenset[int] | None,
+    ) -> None:
         self.model = model
         self.inst = inst
         self.graph = Graph(model, inst)
         self.complete = True
         self.notes: set[str] = set()
         jobs = model.jobs
-        self.executors = [j.index for j in jobs if j.executor and inst.present[j.index]]
+        self.pairs = pairs
+        """The questions asked: about these pairs of executors (parts.py)."""
+        chosen = {e for pair in pairs for e in pair}
+        self.executors = [j.index for j in jobs if j.index in chosen and inst.present[j.index]]
         # An `on_failure` job that is skipped matters only to an executor that needs it
         # through `needs` (a skipped need skips a `needs` job; a later stage takes a skipped
         # job as passed), or when it is an executor itself. The failures that would make
@@ -224,19 +258,24 @@ class _Search:
             for job in jobs
             if inst.present[job.index]
             and inst.when[job.index] == ON_FAILURE
+            and (focus is None or job.index in focus)
             and self._matters(job.index)
         ]
         self.max_sets = max(16, min(4096, FAILURE_BUDGET // max(1, len(jobs))))
 
+    def asked(self, e: int, d: int) -> bool:
+        """Whether the question about executors e and d is this search's."""
+        return frozenset((e, d)) in self.pairs
+
     def _matters(self, index: int) -> bool:
-        """An executor is `index` or waits for it through `needs` alone."""
+        """An executor asked about is `index` or waits for it through `needs` alone."""
         jobs = self.model.jobs
         children = self.graph.needed_by()
         seen = {index}
         stack = [index]
         while stack:
             current = stack.pop()
-            if jobs[current].executor:
+            if jobs[current].executor and current in self.executors:
                 return True
             for child in children[current]:
                 if child not in seen:
@@ -437,7 +476,11 @@ class _Search:
         retried = False
         seen: set[int] = set()
         first = self.flow(frozenset([e]))
-        wanted = {d for d in self.executors if d != e and d not in self.graph.ancestors(e)}
+        wanted = {
+            d
+            for d in self.executors
+            if d != e and self.asked(e, d) and d not in self.graph.ancestors(e)
+        }
         for fail, flaky in self.failure_sets([e], first):
             if wanted <= seen and (retried or self.model.jobs[e].retry == 0):
                 break
@@ -448,7 +491,7 @@ class _Search:
                 retried = True
                 examples.append(self._shortest(_Spec(RETRIED, e, None, fail, flaky)))
             for d in self.executors:
-                if d == e or d in seen or flow.status[d] not in _ENQUEUED:
+                if d == e or d in seen or flow.status[d] not in _ENQUEUED or not self.asked(e, d):
                     continue
                 if d in self.graph.ancestors(e):
                     continue
@@ -464,7 +507,11 @@ class _Search:
         group = jobs[e].resource_group
         seen: set[int] = set()
         first = self.flow(frozenset(), hold=e)
-        wanted = {d for d in self.executors if d != e and d not in self.graph.ancestors(e)}
+        wanted = {
+            d
+            for d in self.executors
+            if d != e and self.asked(e, d) and d not in self.graph.ancestors(e)
+        }
         for fail, flaky in self.failure_sets([], first):
             if wanted <= seen:
                 break
@@ -472,7 +519,7 @@ class _Search:
             if flow.status[e] != Status.RUNNING:
                 continue
             for d in self.executors:
-                if d == e or d in seen or flow.status[d] not in _ENQUEUED:
+                if d == e or d in seen or flow.status[d] not in _ENQUEUED or not self.asked(e, d):
                     continue
                 if d in self.graph.ancestors(e):
                     continue
@@ -517,7 +564,7 @@ class _Search:
                 late.append(manual)
             for u in late:
                 for d in ready:
-                    if d != u and d not in self.graph.ancestors(u):
+                    if d != u and self.asked(u, d) and d not in self.graph.ancestors(u):
                         examples.append(self._revival_witness(first, second, manual, u, d, fail))
         return examples
 
