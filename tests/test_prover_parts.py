@@ -123,7 +123,10 @@ def test_an_unordered_pair_among_dozens_of_rules_is_found_completely() -> None:
     proof = prove_model(model)
     assert proof.complete and not proof.safe
     _replays(model, proof.violations)
-    assert {v.breach.starter for v in proof.violations} == {"gstg:pdm", "gprd:pdm"}
+    # On a pipeline this large a pair with a counterexample is not asked again.
+    assert [{v.breach.starter, v.breach.other} for v in proof.violations] == [
+        {"gstg:pdm", "gprd:pdm"}
+    ]
 
 
 def test_an_on_failure_job_without_needs_brings_the_earlier_stages_into_the_cone() -> None:

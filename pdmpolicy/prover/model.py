@@ -401,14 +401,16 @@ class ExecutionModel:
     def enabled(self, state: RunState) -> list[Event]:
         """The events that can happen next, in a fixed order."""
         status = state.status
+        jobs = self.jobs
+        live = [i for i, s in enumerate(status) if Status.PENDING <= s <= Status.FAILED]
         busy = {
-            self.jobs[i].resource_group
-            for i, s in enumerate(status)
-            if s == Status.RUNNING and self.jobs[i].resource_group is not None
+            jobs[i].resource_group
+            for i in live
+            if status[i] == Status.RUNNING and jobs[i].resource_group is not None
         }
         events = []
-        for job in self.jobs:
-            i = job.index
+        for i in live:
+            job = jobs[i]
             s = status[i]
             free = job.resource_group is None or job.resource_group not in busy
             attempt = state.attempts[i]
@@ -425,9 +427,12 @@ class ExecutionModel:
                 events.append(Event(Kind.FAIL, job.name, attempt))
         return events
 
-    def step(self, state: RunState, event: Event) -> tuple[RunState, Breach | None]:
-        """The state after `event`, and the breach it commits, if any."""
-        if event not in self.enabled(state):
+    def step(
+        self, state: RunState, event: Event, *, checked: bool = False
+    ) -> tuple[RunState, Breach | None]:
+        """The state after `event`, and the breach it commits, if any. `checked`: the
+        caller took `event` from `enabled(state)` itself."""
+        if not checked and event not in self.enabled(state):
             raise InvalidRun(f"{event.describe()}: not possible at this point of the run")
         inst = self.instance_of(state)
         i = self.index[event.job]

@@ -32,6 +32,7 @@ whole pipeline, so it is a run of the model.
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -106,47 +107,144 @@ def parts(model: ExecutionModel) -> list[Part]:
     ]
 
 
-def assignments(model: ExecutionModel, part: Part) -> Iterator[tuple[int, ...]]:
-    """The variant vectors of the part's combinations that GitLab creates: the varied jobs
-    take every combination, every other job the outcome that keeps the pipeline creatable
-    with the fewest jobs (a combination no outcome of the others makes creatable is left
-    out: GitLab refuses that pipeline)."""
-    ranges = [range(len(model.jobs[j].variants)) for j in part.varied]
-    for chosen in itertools.product(*ranges):
-        vector = extend(model, dict(zip(part.varied, chosen, strict=True)))
-        if vector is not None:
-            yield vector
+@dataclass(frozen=True)
+class Row:
+    """One combination of `rules:` outcomes to decide, and the pairs it decides."""
+
+    vector: tuple[int, ...]
+    pairs: frozenset[frozenset[int]]
+    focus: frozenset[int]
+
+
+class Extender:
+    """Creatable variant vectors that keep some jobs' outcomes fixed (`extend`)."""
+
+    def __init__(self, model: ExecutionModel) -> None:
+        jobs = model.jobs
+        self.count = len(jobs)
+        self.can_be_absent = [any(not v.present for v in job.variants) for job in jobs]
+        self.can_be_present = [any(v.present for v in job.variants) for job in jobs]
+        self.absent = [
+            next((i for i, v in enumerate(job.variants) if not v.present), 0) for job in jobs
+        ]
+        self.present = [
+            next((i for i, v in enumerate(job.variants) if v.present), 0) for job in jobs
+        ]
+        self.variants = [job.variants for job in jobs]
+        self.hard_needs = [
+            tuple(need for need, optional in job.needs or () if not optional) for job in jobs
+        ]
+        # The jobs that are there whatever the choices: no `never` outcome, and what they
+        # need. None: no pipeline is ever creatable.
+        stack = [j for j in range(self.count) if not self.can_be_absent[j]]
+        base = set(stack)
+        creatable = True
+        while stack and creatable:
+            for need in self.hard_needs[stack.pop()]:
+                if need in base:
+                    continue
+                if not self.can_be_present[need]:
+                    creatable = False
+                    break
+                base.add(need)
+                stack.append(need)
+        self.base: set[int] | None = base if creatable else None
+
+    def extend(self, fixed: dict[int, int]) -> tuple[int, ...] | None:
+        """A creatable variant vector keeping `fixed`, with as few other jobs present as
+        possible; None when there is none. Exact: the jobs that must be present are those
+        without a `never` outcome and, transitively, the jobs they need (not optionally)."""
+        if self.base is None:
+            return None
+        present = set(self.base)
+        stack: list[int] = []
+        for job, variant in fixed.items():
+            if self.variants[job][variant].present:
+                if job not in present:
+                    present.add(job)
+                    stack.append(job)
+            elif job in present:
+                return None
+        while stack:
+            for need in self.hard_needs[stack.pop()]:
+                if need in present:
+                    continue
+                if need in fixed or not self.can_be_present[need]:
+                    return None  # a job that is there needs one that is not
+                present.add(need)
+                stack.append(need)
+        vector = list(self.absent)
+        for job in present:
+            vector[job] = self.present[job]
+        for job, variant in fixed.items():
+            vector[job] = variant
+        return tuple(vector)
 
 
 def extend(model: ExecutionModel, fixed: dict[int, int]) -> tuple[int, ...] | None:
-    """A creatable variant vector keeping `fixed`, with as few other jobs present as
-    possible; None when there is none. Exact: the jobs that must be present are those
-    without a `never` outcome and, transitively, the jobs they need (not optionally)."""
-    jobs = model.jobs
-    present: set[int] = set()
-    stack: list[int] = []
-    for job in jobs:
-        if job.index in fixed:
-            is_present = job.variants[fixed[job.index]].present
-        else:
-            is_present = all(v.present for v in job.variants)
-        if is_present:
-            present.add(job.index)
-            stack.append(job.index)
-    while stack:
-        job = jobs[stack.pop()]
-        for need, optional in job.needs or ():
-            if optional or need in present:
-                continue
-            if need in fixed or not any(v.present for v in jobs[need].variants):
-                return None  # a job that is there needs one that is not
-            present.add(need)
-            stack.append(need)
-    vector: list[int] = []
-    for job in jobs:
-        if job.index in fixed:
-            vector.append(fixed[job.index])
+    """`Extender.extend` for one use."""
+    return Extender(model).extend(fixed)
+
+
+def rows(
+    model: ExecutionModel, found: list[Part], limit: int
+) -> tuple[list[Row], list[tuple[Part, int]]]:
+    """Combinations of outcomes that, together, give every part every combination of its
+    varied jobs' outcomes that GitLab creates: a combination decides each part it agrees
+    with (the others' outcomes do not matter to that part), so one combination serves many
+    parts at once. Greedy: start from the first combination not yet covered, add the next
+    ones that agree with it while the pipeline stays creatable.
+
+    Also returns the parts with more than `limit` combinations (only the first `limit` are
+    decided) and how many they have."""
+    extender = Extender(model)
+    truncated: list[tuple[Part, int]] = []
+    targets: list[_Target] = []
+    for number, part in enumerate(found):
+        count = part.combinations(model)
+        if count > limit:
+            truncated.append((part, count))
+        ranges = [range(len(model.jobs[j].variants)) for j in part.varied]
+        for chosen in itertools.islice(itertools.product(*ranges), limit):
+            targets.append(_Target(number, part.varied, chosen))
+    result: list[Row] = []
+    while targets:
+        fixed = dict(targets[0].fixed())
+        vector = extender.extend(fixed)
+        if vector is None:  # GitLab refuses every pipeline with these outcomes
+            targets.pop(0)
             continue
-        wanted = job.index in present
-        vector.append(next(i for i, v in enumerate(job.variants) if v.present == wanted))
-    return tuple(vector)
+        for other in targets[1:]:
+            if other.agrees(vector):
+                continue
+            if all(fixed.get(j, c) == c for j, c in other.fixed()):
+                trial = {**fixed, **dict(other.fixed())}
+                extended = extender.extend(trial)
+                if extended is not None:
+                    fixed, vector = trial, extended
+        decided = {t.part for t in targets if t.agrees(vector)}
+        targets = [t for t in targets if not t.agrees(vector)]
+        pairs = frozenset(pair for n in sorted(decided) for pair in found[n].pairs)
+        focus = frozenset(j for n in decided for j in found[n].focus)
+        result.append(Row(vector, pairs, focus))
+    return result, truncated
+
+
+class _Target:
+    """One combination of one part's varied jobs' outcomes."""
+
+    __slots__ = ("_get", "jobs", "part", "values")
+
+    def __init__(self, part: int, jobs: tuple[int, ...], values: tuple[int, ...]) -> None:
+        self.part = part
+        self.jobs = jobs
+        self.values = values
+        self._get = operator.itemgetter(*jobs) if len(jobs) > 1 else None
+
+    def fixed(self) -> Iterator[tuple[int, int]]:
+        return zip(self.jobs, self.values, strict=True)
+
+    def agrees(self, vector: tuple[int, ...]) -> bool:
+        if self._get is None:
+            return not self.jobs or vector[self.jobs[0]] == self.values[0]
+        return bool(self._get(vector) == self.values)

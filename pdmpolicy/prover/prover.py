@@ -46,7 +46,7 @@ from pdmpolicy.prover.model import (
     Status,
     valid,
 )
-from pdmpolicy.prover.parts import assignments, parts
+from pdmpolicy.prover.parts import parts, rows
 from pdmpolicy.prover.witness import REVIVAL, Plan, play
 
 MAX_INSTANCES = 256
@@ -102,7 +102,10 @@ def prove_model(model: ExecutionModel, *, split: bool = True) -> Proof:
     notes: list[str] = []
     executors = [job.index for job in model.jobs if job.executor]
     budget = max(MAX_INSTANCES, INSTANCE_BUDGET // max(1, len(model.jobs)))
-    for pairs, vectors, count, focus in _plan(model, executors, split=split):
+    # On large pipelines a pair of executors with a counterexample is not asked again: the
+    # verdict is known, and each counterexample costs a run played out in the model.
+    settled: set[frozenset[int]] | None = set() if len(model.jobs) > MAX_MINIMISE_JOBS else None
+    for pairs, vectors, count, focus in _plan(model, executors, split=split, budget=budget):
         if count > budget:
             complete = False
             names = sorted({model.jobs[e].name for pair in pairs for e in pair})
@@ -115,7 +118,7 @@ def prove_model(model: ExecutionModel, *, split: bool = True) -> Proof:
             inst = model.instance(vector)
             if not inst.creatable:
                 continue
-            search = _Search(model, inst, pairs, focus)
+            search = _Search(model, inst, pairs, focus, settled)
             for example in search.run():
                 if example is None:
                     continue
@@ -138,13 +141,21 @@ def prove_model(model: ExecutionModel, *, split: bool = True) -> Proof:
 _Plan = tuple[frozenset[frozenset[int]], Iterator[tuple[int, ...]], int, frozenset[int] | None]
 
 
-def _plan(model: ExecutionModel, executors: Sequence[int], *, split: bool) -> Iterator[_Plan]:
-    """(questions, variant vectors, how many, the jobs the questions depend on) to decide."""
+def _plan(
+    model: ExecutionModel, executors: Sequence[int], *, split: bool, budget: int
+) -> Iterator[_Plan]:
+    """(questions, variant vectors, how many, the jobs the questions depend on) to decide:
+    one entry per combination that decides some parts (parts.py), then one entry per part
+    with more than `budget` combinations (no vectors: the note that it was cut short)."""
     if not executors:
         return
     if split and not model.forward_needs:
-        for part in parts(model):
-            yield part.pairs, assignments(model, part), part.combinations(model), part.focus
+        found = parts(model)
+        decided, truncated = rows(model, found, budget)
+        for row in decided:
+            yield row.pairs, iter([row.vector]), 1, row.focus
+        for part, count in truncated:
+            yield part.pairs, iter(()), count, part.focus
         return
     # A need on a later stage (GitLab refuses it) defeats the argument for splitting.
     pairs = frozenset(frozenset(p) for p in itertools.combinations(executors, 2))
@@ -238,6 +249,7 @@ class _Search:
         inst: Instance,
         pairs: frozenset[frozenset[int]],
         focus: frozenset[int] | None,
+        settled: set[frozenset[int]] | None = None,
     ) -> None:
         self.model = model
         self.inst = inst
@@ -247,6 +259,9 @@ class _Search:
         jobs = model.jobs
         self.pairs = pairs
         """The questions asked: about these pairs of executors (parts.py)."""
+        self.settled = settled
+        """Pairs (a lone executor: retried) with a counterexample already, not asked again;
+        None: ask them all, for the shortest counterexamples."""
         chosen = {e for pair in pairs for e in pair}
         self.executors = [j.index for j in jobs if j.index in chosen and inst.present[j.index]]
         # An `on_failure` job that is skipped matters only to an executor that needs it
@@ -265,7 +280,13 @@ class _Search:
 
     def asked(self, e: int, d: int) -> bool:
         """Whether the question about executors e and d is this search's."""
-        return frozenset((e, d)) in self.pairs
+        pair = frozenset((e, d))
+        return pair in self.pairs and (self.settled is None or pair not in self.settled)
+
+    def _settle(self, example: Counterexample | None, *jobs: int) -> Counterexample | None:
+        if example is not None and self.settled is not None:
+            self.settled.add(frozenset(jobs))
+        return example
 
     def _matters(self, index: int) -> bool:
         """An executor asked about is `index` or waits for it through `needs` alone."""
@@ -489,14 +510,17 @@ class _Search:
                 continue
             if self.model.jobs[e].retry > 0 and not retried:
                 retried = True
-                examples.append(self._shortest(_Spec(RETRIED, e, None, fail, flaky)))
+                if self.settled is None or frozenset([e]) not in self.settled:
+                    example = self._shortest(_Spec(RETRIED, e, None, fail, flaky))
+                    examples.append(self._settle(example, e))
             for d in self.executors:
                 if d == e or d in seen or flow.status[d] not in _ENQUEUED or not self.asked(e, d):
                     continue
                 if d in self.graph.ancestors(e):
                     continue
                 seen.add(d)
-                examples.append(self._shortest(_Spec(AFTER_FAILURE, e, d, fail, flaky)))
+                example = self._shortest(_Spec(AFTER_FAILURE, e, d, fail, flaky))
+                examples.append(self._settle(example, e, d))
         return examples
 
     def _overlap(self, e: int) -> list[Counterexample | None]:
@@ -526,7 +550,8 @@ class _Search:
                 if group is not None and group == jobs[d].resource_group:
                     continue
                 seen.add(d)
-                examples.append(self._shortest(_Spec(OVERLAP, e, d, fail, flaky)))
+                example = self._shortest(_Spec(OVERLAP, e, d, fail, flaky))
+                examples.append(self._settle(example, e, d))
         return examples
 
     def _revival(self, manual: int) -> list[Counterexample | None]:
@@ -565,7 +590,8 @@ class _Search:
             for u in late:
                 for d in ready:
                     if d != u and self.asked(u, d) and d not in self.graph.ancestors(u):
-                        examples.append(self._revival_witness(first, second, manual, u, d, fail))
+                        example = self._revival_witness(first, second, manual, u, d, fail)
+                        examples.append(self._settle(example, u, d))
         return examples
 
     # -- counterexamples -------------------------------------------------------------
