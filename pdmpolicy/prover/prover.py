@@ -66,6 +66,16 @@ MAX_MINIMISE_JOBS = 60
 try); larger ones keep the canonical run's events."""
 
 _RAN = (Status.SUCCESS, Status.FAILED)
+
+ORDER_ABSENT = "absent"
+"""`rules:` can leave the first job out while the second is there."""
+ORDER_BEFORE = "before"
+"""The second job is one the first waits for."""
+ORDER_FAILURE = "failure"
+"""The second job starts after the first failed (or was skipped)."""
+ORDER_MANUAL = "manual"
+"""The first job shows as skipped while an optional manual job it needs is not played,
+and the second job runs meanwhile (R7)."""
 _ENQUEUED = (Status.SUCCESS, Status.FAILED, Status.RUNNING, Status.MANUAL)
 
 
@@ -491,6 +501,34 @@ class _Search:
             and inst.allow_failure[j.index]
         ]
 
+    def before_success(self, a: int, b: int) -> tuple[str, int | None] | None:
+        """How `b` can start, in this instance, before `a` succeeded: (ORDER_*, the job
+        responsible or None), or None when it cannot. By the same argument as the
+        questions: a run where b starts before a succeeded gives a run where a fails at
+        that point and b still starts, unless b could start because a showed as skipped
+        while an optional manual job it needs was not played (R7)."""
+        inst = self.inst
+        if not inst.present[b]:
+            return None
+        if not inst.present[a]:
+            how = ORDER_ABSENT
+        elif b in self.graph.ancestors(a):
+            how = ORDER_BEFORE
+        else:
+            how = ORDER_FAILURE
+        for fail, flaky in self.failure_sets([a], self.flow(frozenset([a]))):
+            _, flow = self.settle(fail, flaky)
+            if flow.status[b] in _ENQUEUED and flow.status[a] != Status.SUCCESS:
+                return how, None
+        for manual in self._optional_manuals():
+            unplayed = frozenset([manual])
+            start = self.flow(frozenset(), unplayed=unplayed)
+            for fail, _ in self.failure_sets([], start, flaky_ok=False):
+                flow = self.flow(fail, unplayed=unplayed)
+                if flow.status[b] in _RAN and flow.status[a] != Status.SUCCESS:
+                    return (how, None) if how == ORDER_ABSENT else (ORDER_MANUAL, manual)
+        return None
+
     def _after_failure(self, e: int) -> list[Counterexample | None]:
         """e fails; which executors can then be ready? (Also: can e start at all?)"""
         examples: list[Counterexample | None] = []
@@ -827,6 +865,50 @@ class _Search:
             return None
         end, breach = cut
         return counterexample(self.model, self.inst.variant, events[: end + 1], breach)
+
+
+@dataclass(frozen=True)
+class Order:
+    """Whether `second` starts only after `first` succeeded, on every run of a pipeline."""
+
+    first: str
+    second: str
+    how: str | None
+    """None: ordered. Else how `second` can start before `first` succeeded (ORDER_*)."""
+    via: str | None = None
+    """For ORDER_MANUAL: the manual job."""
+    complete: bool = True
+    """False when a limit was reached: `how` is None only if no way was found."""
+
+    @property
+    def ordered(self) -> bool:
+        return self.how is None and self.complete
+
+
+def order(pipeline: Pipeline, first: str, second: str) -> Order:
+    """Can `second` start before `first` has succeeded, on some execution of `pipeline`
+    (docs/execution-model.md)? Decided on canonical runs, like `prove`, with the two jobs
+    as the only jobs asked about."""
+    model = ExecutionModel(pipeline, {first, second})
+    a, b = model.index[first], model.index[second]
+    budget = max(MAX_INSTANCES, INSTANCE_BUDGET // max(1, len(model.jobs)))
+    complete = True
+    for _, vectors, count, focus in _plan(model, [a, b], split=True, budget=budget):
+        if count > budget:
+            complete = False
+            vectors = itertools.islice(vectors, budget)
+        for vector in vectors:
+            inst = model.instance(vector)
+            if not inst.creatable:
+                continue
+            search = _Search(model, inst, frozenset([frozenset((a, b))]), focus)
+            found = search.before_success(a, b)
+            complete = complete and search.complete
+            if found is not None:
+                how, via = found
+                name = None if via is None else model.jobs[via].name
+                return Order(first, second, how, name, complete)
+    return Order(first, second, None, None, complete)
 
 
 def _start(search: _Search, index: int) -> Event:
