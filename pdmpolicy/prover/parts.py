@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from pdmpolicy.prover.conditions import Conditions
 from pdmpolicy.prover.model import ON_FAILURE, ExecutionModel
 
 
@@ -187,7 +188,10 @@ def extend(model: ExecutionModel, fixed: dict[int, int]) -> tuple[int, ...] | No
 
 
 def rows(
-    model: ExecutionModel, found: list[Part], limit: int
+    model: ExecutionModel,
+    found: list[Part],
+    limit: int,
+    conditions: Conditions | None = None,
 ) -> tuple[list[Row], list[tuple[Part, int]]]:
     """Combinations of outcomes that, together, give every part every combination of its
     varied jobs' outcomes that GitLab creates: a combination decides each part it agrees
@@ -195,33 +199,49 @@ def rows(
     parts at once. Greedy: start from the first combination not yet covered, add the next
     ones that agree with it while the pipeline stays creatable.
 
+    With `conditions`, a part's combinations are only those some assignment of the
+    pipeline variables gives (conditions.py), and a combination serving several parts
+    follows one assignment for every job whose rules are read, so it is a pipeline the
+    variables can create.
+
     Also returns the parts with more than `limit` combinations (only the first `limit` are
     decided) and how many they have."""
     extender = Extender(model)
     truncated: list[tuple[Part, int]] = []
     targets: list[_Target] = []
     for number, part in enumerate(found):
-        count = part.combinations(model)
+        count, made = _targets(model, number, part, conditions)
         if count > limit:
             truncated.append((part, count))
-        ranges = [range(len(model.jobs[j].variants)) for j in part.varied]
-        for chosen in itertools.islice(itertools.product(*ranges), limit):
-            targets.append(_Target(number, part.varied, chosen))
+        targets += itertools.islice(made, limit)
     result: list[Row] = []
     while targets:
-        fixed = dict(targets[0].fixed())
-        vector = extender.extend(fixed)
+        first = targets[0]
+        fixed = dict(first.fixed())
+        values = dict(first.values_of_variables or {})
+        for other in targets[1:]:
+            if all(fixed.get(j, c) == c for j, c in other.fixed()) and all(
+                values.get(k, v) == v for k, v in (other.values_of_variables or {}).items()
+            ):
+                fixed.update(other.fixed())
+                values.update(other.values_of_variables or {})
+        vector = _vector(model, extender, conditions, fixed, values)
+        if vector is None and len(fixed) > len(first.jobs):
+            fixed = dict(first.fixed())
+            values = dict(first.values_of_variables or {})
+            vector = _vector(model, extender, conditions, fixed, values)
+        if vector is None and first.values_of_variables is not None:
+            vector, known = _creatable(model, extender, conditions, first)
+            if vector is None and known:
+                targets.pop(0)  # no assignment of the variables makes it creatable
+                continue
+        if vector is None:
+            # Taken as possible, the outcomes of the other jobs as the fewest that keep the
+            # pipeline creatable: perhaps a pipeline no assignment gives (conservative).
+            vector = extender.extend(dict(first.fixed()))
         if vector is None:  # GitLab refuses every pipeline with these outcomes
             targets.pop(0)
             continue
-        for other in targets[1:]:
-            if other.agrees(vector):
-                continue
-            if all(fixed.get(j, c) == c for j, c in other.fixed()):
-                trial = {**fixed, **dict(other.fixed())}
-                extended = extender.extend(trial)
-                if extended is not None:
-                    fixed, vector = trial, extended
         decided = {t.part for t in targets if t.agrees(vector)}
         targets = [t for t in targets if not t.agrees(vector)]
         pairs = frozenset(pair for n in sorted(decided) for pair in found[n].pairs)
@@ -230,15 +250,94 @@ def rows(
     return result, truncated
 
 
+def _targets(
+    model: ExecutionModel, number: int, part: Part, conditions: Conditions | None
+) -> tuple[int, Iterable[_Target]]:
+    """How many combinations of outcomes the part has, and each, with an assignment of the
+    variables that gives it when its jobs' rules are read."""
+    ranges = [range(len(model.jobs[j].variants)) for j in part.varied]
+    read = [j for j in part.varied if conditions is not None and j in conditions.rules]
+    assignments = conditions.combinations(read) if conditions is not None and read else None
+    if conditions is None or assignments is None:
+        return part.combinations(model), (
+            _Target(number, part.varied, chosen, None) for chosen in itertools.product(*ranges)
+        )
+    # Readable jobs follow the assignment; the others take every outcome.
+    given: dict[tuple[int, ...], dict[object, object]] = {}
+    for values in assignments:
+        outcome = tuple(_variant(model, conditions, j, values) for j in read)
+        given.setdefault(outcome, values)
+    free = [j for j in part.varied if j not in read]
+    found: list[_Target] = []
+    for outcome, values in given.items():
+        of = dict(zip(read, outcome, strict=True))
+        for chosen in itertools.product(*(range(len(model.jobs[j].variants)) for j in free)):
+            of.update(zip(free, chosen, strict=True))
+            found.append(_Target(number, part.varied, tuple(of[j] for j in part.varied), values))
+    return len(found), found
+
+
+def _creatable(
+    model: ExecutionModel, extender: Extender, conditions: Conditions | None, target: _Target
+) -> tuple[tuple[int, ...] | None, bool]:
+    """A creatable row for `target` under some assignment of every variable the readable
+    rules test that agrees with the target's; and whether every assignment was tried."""
+    if conditions is None or target.values_of_variables is None:
+        return None, False
+    assignments = conditions.combinations(sorted(conditions.rules))
+    if assignments is None:
+        return None, False
+    wanted = target.values_of_variables
+    fixed = dict(target.fixed())
+    for values in assignments:
+        if all(values.get(k, v) == v for k, v in wanted.items()):
+            vector = _vector(model, extender, conditions, fixed, values)
+            if vector is not None:
+                return vector, True
+    return None, True
+
+
+def _variant(
+    model: ExecutionModel, conditions: Conditions, job: int, values: dict[object, object]
+) -> int:
+    choice = conditions.rules[job].choice(values)
+    assert choice is not None  # conditions.py keeps only rules with an outcome for all
+    return model.choice_variants[job][choice]
+
+
+def _vector(
+    model: ExecutionModel,
+    extender: Extender,
+    conditions: Conditions | None,
+    fixed: dict[int, int],
+    values: dict[object, object],
+) -> tuple[int, ...] | None:
+    """The row: `fixed`, every readable job as the assignment says (variables not in it
+    unset), the others as few as keep the pipeline creatable."""
+    if conditions is not None and values:
+        full = conditions.complete(values)
+        fixed = dict(fixed)
+        for job in conditions.rules:
+            fixed.setdefault(job, _variant(model, conditions, job, full))
+    return extender.extend(fixed)
+
+
 class _Target:
     """One combination of one part's varied jobs' outcomes."""
 
-    __slots__ = ("_get", "jobs", "part", "values")
+    __slots__ = ("_get", "jobs", "part", "values", "values_of_variables")
 
-    def __init__(self, part: int, jobs: tuple[int, ...], values: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        part: int,
+        jobs: tuple[int, ...],
+        values: tuple[int, ...],
+        values_of_variables: dict[object, object] | None,
+    ) -> None:
         self.part = part
         self.jobs = jobs
         self.values = values
+        self.values_of_variables = values_of_variables
         self._get = operator.itemgetter(*jobs) if len(jobs) > 1 else None
 
     def fixed(self) -> Iterator[tuple[int, int]]:

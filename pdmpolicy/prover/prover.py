@@ -29,6 +29,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from pdmpolicy.pipeline import Pipeline
+from pdmpolicy.prover.conditions import Conditions
 from pdmpolicy.prover.counterexample import Counterexample, Graph, counterexample
 from pdmpolicy.prover.model import (
     AFTER_FAILURE,
@@ -161,7 +162,7 @@ def _plan(
         return
     if split and not model.forward_needs:
         found = parts(model)
-        decided, truncated = rows(model, found, budget)
+        decided, truncated = rows(model, found, budget, Conditions(model.pipeline))
         for row in decided:
             yield row.pairs, iter([row.vector]), 1, row.focus
         for part, count in truncated:
@@ -172,10 +173,40 @@ def _plan(
     if len(executors) == 1:
         pairs = frozenset([frozenset(executors)])
     choices = _relevant_variants(model)
-    count = 1
-    for options in choices:
-        count *= len(options)
-    yield pairs, itertools.product(*choices), count, None
+    conditions = Conditions(model.pipeline)
+    allowed = conditions.outcomes(model.choice_variants) if conditions.rules else None
+    vectors: Iterator[tuple[int, ...]]
+    if allowed is None:
+        count = 1
+        for options in choices:
+            count *= len(options)
+        vectors = itertools.product(*choices)
+    else:
+        # The readable jobs take the outcomes an assignment of the variables gives (every
+        # job's, not only those an executor waits for: the reduction above does not hold
+        # once outcomes are correlated); the others as above.
+        read = sorted(conditions.rules)
+        free = [j for j in range(len(model.jobs)) if j not in conditions.rules]
+        count = len(allowed)
+        for j in free:
+            count *= len(choices[j])
+        vectors = (
+            _merge(read, outcome, free, rest)
+            for outcome in sorted(allowed)
+            for rest in itertools.product(*(choices[j] for j in free))
+        )
+    yield pairs, vectors, count, None
+
+
+def _merge(
+    first: Sequence[int], values: Sequence[int], second: Sequence[int], more: Sequence[int]
+) -> tuple[int, ...]:
+    vector = [0] * (len(first) + len(second))
+    for index, value in zip(first, values, strict=True):
+        vector[index] = value
+    for index, value in zip(second, more, strict=True):
+        vector[index] = value
+    return tuple(vector)
 
 
 def _relevant_variants(model: ExecutionModel) -> list[tuple[int, ...]]:
