@@ -218,17 +218,20 @@ def rows(
     while targets:
         first = targets[0]
         fixed = dict(first.fixed())
-        values = dict(first.values_of_variables or {})
+        values = first.values_of_variables
         for other in targets[1:]:
-            if all(fixed.get(j, c) == c for j, c in other.fixed()) and all(
-                values.get(k, v) == v for k, v in (other.values_of_variables or {}).items()
+            if all(fixed.get(j, c) == c for j, c in other.fixed()) and (
+                values is None
+                or other.values_of_variables is None
+                or all(values.get(k, v) == v for k, v in other.values_of_variables.items())
             ):
                 fixed.update(other.fixed())
-                values.update(other.values_of_variables or {})
+                if values is not None and other.values_of_variables is not None:
+                    values = {**values, **other.values_of_variables}
         vector = _vector(model, extender, conditions, fixed, values)
         if vector is None and len(fixed) > len(first.jobs):
             fixed = dict(first.fixed())
-            values = dict(first.values_of_variables or {})
+            values = first.values_of_variables
             vector = _vector(model, extender, conditions, fixed, values)
         if vector is None and first.values_of_variables is not None:
             vector, known = _creatable(model, extender, conditions, first)
@@ -257,8 +260,8 @@ def _targets(
     variables that gives it when its jobs' rules are read."""
     ranges = [range(len(model.jobs[j].variants)) for j in part.varied]
     read = [j for j in part.varied if conditions is not None and j in conditions.rules]
-    assignments = conditions.combinations(read) if conditions is not None and read else None
-    if conditions is None or assignments is None:
+    assignments = conditions.combinations(read) if conditions is not None else None
+    if conditions is None or not conditions.rules or assignments is None:
         return part.combinations(model), (
             _Target(number, part.varied, chosen, None) for chosen in itertools.product(*ranges)
         )
@@ -310,11 +313,12 @@ def _vector(
     extender: Extender,
     conditions: Conditions | None,
     fixed: dict[int, int],
-    values: dict[object, object],
+    values: dict[object, object] | None,
 ) -> tuple[int, ...] | None:
     """The row: `fixed`, every readable job as the assignment says (variables not in it
-    unset), the others as few as keep the pipeline creatable."""
-    if conditions is not None and values:
+    unset; None: no assignment, outcomes independent), the others as few as keep the
+    pipeline creatable."""
+    if conditions is not None and values is not None:
         full = conditions.complete(values)
         fixed = dict(fixed)
         for job in conditions.rules:
