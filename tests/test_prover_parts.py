@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pdmpolicy.pipeline import Choice, CiJob
 from pdmpolicy.prover.explorer import explore
 from pdmpolicy.prover.model import ExecutionModel
-from pdmpolicy.prover.parts import cone, extend, parts
+from pdmpolicy.prover.parts import cone, extend, parts, rows
 from pdmpolicy.prover.prover import prove_model
 from tests.strategies import (
     Generated,
@@ -156,3 +156,19 @@ def test_the_other_jobs_take_the_fewest_outcomes_that_keep_the_pipeline_creatabl
     assert extend(model, {3: 0, 2: 1}) is None
     # a left out: b needs it and cannot be left out.
     assert extend(model, {0: 1}) is None
+
+
+def test_a_part_with_too_many_combinations_is_said_to_be_incomplete() -> None:
+    """An executor that needs five jobs with three outcomes each: 243 combinations of its
+    cone's outcomes; past the limit, the part is reported, with how many it has."""
+    outcomes = (("on_success", False), ("manual", False), ("never", False))
+    jobs = [
+        ci_job(f"check-{i}", index=i, stage="build", choices=_ruled(i, *outcomes)) for i in range(5)
+    ]
+    jobs.append(ci_job("pdm", index=5, executor=True, needs=[(job.name, True) for job in jobs]))
+    model = ExecutionModel(pipeline_of(*jobs), frozenset({"pdm"}))
+    found = parts(model)
+    decided, truncated = rows(model, found, 10)
+    assert [(part.varied, count) for part, count in truncated] == [((0, 1, 2, 3, 4), 243)]
+    assert len(decided) == 10
+    assert prove_model(model).complete  # within the prover's own limit
