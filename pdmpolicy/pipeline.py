@@ -68,6 +68,21 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class RuleCase:
+    """One reachable entry of a job's `rules:`, in order: GitLab takes the first that matches.
+
+    The prover reads these to correlate jobs whose rules test the same pipeline variables
+    (`$ENVIRONMENT == "gprd"` and `$ENVIRONMENT == "gstg"` never both match)."""
+
+    if_: str | None
+    """The `if:` expression; None when the rule has none."""
+    other: bool
+    """The rule also has `changes:` or `exists:` (matched or not: unknown offline)."""
+    choice: int
+    """Index of the outcome it gives in the job's `choices`."""
+
+
+@dataclass(frozen=True)
 class Unsupported:
     """A construct the loader could not model; reported, never silently ignored."""
 
@@ -129,6 +144,10 @@ class CiJob:
     above). Loaded pipelines only; rendered trigger rules are in `rules`."""
     start_in: str | None = None
     """For `when: delayed`."""
+    rule_cases: tuple[RuleCase, ...] = ()
+    """The reachable entries of `rules:` that lead to `choices`, in order (no entry matched:
+    the `never` choice). (): not known, every choice is taken as independent of the other
+    jobs'."""
     artifacts: Artifacts | None = field(default=None, compare=False)
     """What the job keeps. It changes nothing about which jobs run or when, so it takes no
     part in comparing jobs (the GitLab loader ignores `artifacts:`)."""

@@ -15,6 +15,7 @@ from pdmpolicy.policies.base import (
     executors,
 )
 from pdmpolicy.policies.examples import GSTG, changed
+from pdmpolicy.prover.prover import ORDER_ABSENT, ORDER_BEFORE, ORDER_MANUAL, Order, order
 
 _SHAPES = {
     # step: (VM executors, Kubernetes executors, needs a dry run)
@@ -87,8 +88,9 @@ class RolloutStepShape(Policy):
                 first, second = (
                     (vms[0], kubes[0]) if step == "kubernetes-after-vm" else (kubes[0], vms[0])
                 )
-                if not view.analysis.ordered_after_success(first.job.name, second.job.name):
-                    yield _unordered(view, step, first.job, second.job)
+                how = order(view.pipeline, first.job.name, second.job.name)
+                if not how.ordered:
+                    yield _unordered(view, step, first.job, second.job, how)
 
 
 def _databases_with_executors(context: Context) -> dict[str, set[str]]:
@@ -100,15 +102,34 @@ def _databases_with_executors(context: Context) -> dict[str, set[str]]:
     return found
 
 
-def _unordered(view: EnvironmentView, step: str, first: CiJob, second: CiJob) -> Violation:
-    """Why `second` can start without `first` having succeeded, at the line that says so."""
+def _unordered(
+    view: EnvironmentView, step: str, first: CiJob, second: CiJob, found: Order
+) -> Violation:
+    """Why `second` can start without `first` having succeeded (the execution model's
+    answer, `found`), at the line that says so."""
     required = f"step {step}: {second.name} must start only after {first.name} succeeded"
     hint = (
         f"add needs: [{first.name}] to {second.name}, and keep allow_failure false and when "
         "on_success on both"
     )
     waits = second.name in view.analysis.successors(first.name)
-    if waits and first.allow_failure and "allow_failure" in first.locs:
+    if found.how is None:  # a limit of the prover was reached: not shown to be ordered
+        loc = second.loc_of("needs")
+        reason = "pdmpolicy could not decide the order within its limits"
+    elif found.how == ORDER_MANUAL:
+        loc = second.loc_of("needs")
+        reason = (
+            f"{first.name} waits for the manual job {found.via}: until someone plays it, "
+            f"{first.name} shows as skipped and the jobs of later stages run, {second.name} "
+            "among them"
+        )
+    elif found.how == ORDER_BEFORE:
+        loc = second.loc
+        reason = f"{first.name} waits for {second.name}, which therefore runs first"
+    elif found.how == ORDER_ABSENT:
+        loc = first.loc_of("rules")
+        reason = f"rules can leave {first.name} out of the pipeline while {second.name} runs"
+    elif waits and first.allow_failure and "allow_failure" in first.locs:
         loc = first.loc_of("allow_failure")
         reason = f"{first.name} has allow_failure: true, so {second.name} runs even after it failed"
         hint = f"remove allow_failure: true from {first.name}"

@@ -263,6 +263,21 @@ class RunState:
     """Index of the first executor that had a failed attempt, or -1."""
 
 
+def _variant_key(when: str, allow_failure: bool) -> tuple[str, bool]:
+    when = ON_SUCCESS if when == DELAYED else when
+    return when, allow_failure if when != NEVER else False
+
+
+def choice_variants(job: CiJob) -> tuple[int, ...]:
+    """For each of the job's `choices`, the index of its variant (`_variants`)."""
+    keys: list[tuple[str, bool]] = []
+    for choice in job.choices:
+        key = _variant_key(choice.when, choice.allow_failure)
+        if key not in keys:
+            keys.append(key)
+    return tuple(keys.index(_variant_key(c.when, c.allow_failure)) for c in job.choices)
+
+
 def _variants(job: CiJob) -> tuple[Variant, ...]:
     """The job's ways of being in a run, one per distinct behaviour (`delayed` behaves as
     `on_success`; `allow_failure` does not matter for a job that is not there)."""
@@ -270,8 +285,7 @@ def _variants(job: CiJob) -> tuple[Variant, ...]:
         return (Variant(job.when, job.allow_failure, None),)
     seen: dict[tuple[str, bool], Variant] = {}
     for choice in job.choices:
-        when = ON_SUCCESS if choice.when == DELAYED else choice.when
-        key = (when, choice.allow_failure if when != NEVER else False)
+        key = _variant_key(choice.when, choice.allow_failure)
         seen.setdefault(key, Variant(choice.when, key[1], choice.loc))
     return tuple(seen.values())
 
@@ -309,6 +323,8 @@ class ExecutionModel:
                 )
             )
         self.jobs: tuple[ModelJob, ...] = tuple(jobs)
+        self.choice_variants = tuple(choice_variants(job) for job in pipeline.jobs)
+        """For each job, the variant each of its `choices` gives."""
         self.index = names
         self.order = _order(self.jobs)
         self.forward_needs = any(
@@ -401,14 +417,16 @@ class ExecutionModel:
     def enabled(self, state: RunState) -> list[Event]:
         """The events that can happen next, in a fixed order."""
         status = state.status
+        jobs = self.jobs
+        live = [i for i, s in enumerate(status) if Status.PENDING <= s <= Status.FAILED]
         busy = {
-            self.jobs[i].resource_group
-            for i, s in enumerate(status)
-            if s == Status.RUNNING and self.jobs[i].resource_group is not None
+            jobs[i].resource_group
+            for i in live
+            if status[i] == Status.RUNNING and jobs[i].resource_group is not None
         }
         events = []
-        for job in self.jobs:
-            i = job.index
+        for i in live:
+            job = jobs[i]
             s = status[i]
             free = job.resource_group is None or job.resource_group not in busy
             attempt = state.attempts[i]
@@ -425,9 +443,12 @@ class ExecutionModel:
                 events.append(Event(Kind.FAIL, job.name, attempt))
         return events
 
-    def step(self, state: RunState, event: Event) -> tuple[RunState, Breach | None]:
-        """The state after `event`, and the breach it commits, if any."""
-        if event not in self.enabled(state):
+    def step(
+        self, state: RunState, event: Event, *, checked: bool = False
+    ) -> tuple[RunState, Breach | None]:
+        """The state after `event`, and the breach it commits, if any. `checked`: the
+        caller took `event` from `enabled(state)` itself."""
+        if not checked and event not in self.enabled(state):
             raise InvalidRun(f"{event.describe()}: not possible at this point of the run")
         inst = self.instance_of(state)
         i = self.index[event.job]

@@ -25,10 +25,11 @@ Every counterexample comes from a canonical run and is played out in the executi
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from pdmpolicy.pipeline import Pipeline
+from pdmpolicy.prover.conditions import Conditions
 from pdmpolicy.prover.counterexample import Counterexample, Graph, counterexample
 from pdmpolicy.prover.model import (
     AFTER_FAILURE,
@@ -46,6 +47,7 @@ from pdmpolicy.prover.model import (
     Status,
     valid,
 )
+from pdmpolicy.prover.parts import parts, rows
 from pdmpolicy.prover.witness import REVIVAL, Plan, play
 
 MAX_INSTANCES = 256
@@ -65,6 +67,16 @@ MAX_MINIMISE_JOBS = 60
 try); larger ones keep the canonical run's events."""
 
 _RAN = (Status.SUCCESS, Status.FAILED)
+
+ORDER_ABSENT = "absent"
+"""`rules:` can leave the first job out while the second is there."""
+ORDER_BEFORE = "before"
+"""The second job is one the first waits for."""
+ORDER_FAILURE = "failure"
+"""The second job starts after the first failed (or was skipped)."""
+ORDER_MANUAL = "manual"
+"""The first job shows as skipped while an optional manual job it needs is not played,
+and the second job runs meanwhile (R7)."""
 _ENQUEUED = (Status.SUCCESS, Status.FAILED, Status.RUNNING, Status.MANUAL)
 
 
@@ -92,27 +104,32 @@ def prove(pipeline: Pipeline, *, executors: Collection[str] | None = None) -> Pr
     return prove_model(model)
 
 
-def prove_model(model: ExecutionModel) -> Proof:
+def prove_model(model: ExecutionModel, *, split: bool = True) -> Proof:
+    """Decide the invariant on `model`. With `split` (the default), each pair of executors
+    is decided over the `rules:` outcomes of the jobs it depends on (`parts.py`); without
+    it, over every combination of the outcomes of the jobs any executor waits for."""
     found: dict[tuple[str, str, str], Counterexample] = {}
     complete = True
     notes: list[str] = []
     executors = [job.index for job in model.jobs if job.executor]
-    if executors:
-        choices = _relevant_variants(model)
-        count = 1
-        for options in choices:
-            count *= len(options)
-        limit = max(MAX_INSTANCES, INSTANCE_BUDGET // max(1, len(model.jobs)))
-        vectors: Iterable[tuple[int, ...]] = itertools.product(*choices)
-        if count > limit:
+    budget = max(MAX_INSTANCES, INSTANCE_BUDGET // max(1, len(model.jobs)))
+    # On large pipelines a pair of executors with a counterexample is not asked again: the
+    # verdict is known, and each counterexample costs a run played out in the model.
+    settled: set[frozenset[int]] | None = set() if len(model.jobs) > MAX_MINIMISE_JOBS else None
+    for pairs, vectors, count, focus in _plan(model, executors, split=split, budget=budget):
+        if count > budget:
             complete = False
-            notes.append(f"{count} combinations of rules outcomes; decided the first {limit}")
-            vectors = itertools.islice(vectors, limit)
+            names = sorted({model.jobs[e].name for pair in pairs for e in pair})
+            about = f" for {', '.join(names)}" if split and len(names) <= 4 else ""
+            notes.append(
+                f"{count} combinations of rules outcomes{about}; decided the first {budget}"
+            )
+            vectors = itertools.islice(vectors, budget)
         for vector in vectors:
             inst = model.instance(vector)
             if not inst.creatable:
                 continue
-            search = _Search(model, inst)
+            search = _Search(model, inst, pairs, focus, settled)
             for example in search.run():
                 if example is None:
                     continue
@@ -130,6 +147,66 @@ def prove_model(model: ExecutionModel) -> Proof:
         complete=complete,
         notes=tuple(notes),
     )
+
+
+_Plan = tuple[frozenset[frozenset[int]], Iterator[tuple[int, ...]], int, frozenset[int] | None]
+
+
+def _plan(
+    model: ExecutionModel, executors: Sequence[int], *, split: bool, budget: int
+) -> Iterator[_Plan]:
+    """(questions, variant vectors, how many, the jobs the questions depend on) to decide:
+    one entry per combination that decides some parts (parts.py), then one entry per part
+    with more than `budget` combinations (no vectors: the note that it was cut short)."""
+    if not executors:
+        return
+    if split and not model.forward_needs:
+        found = parts(model)
+        decided, truncated = rows(model, found, budget, Conditions(model.pipeline))
+        for row in decided:
+            yield row.pairs, iter([row.vector]), 1, row.focus
+        for part, count in truncated:
+            yield part.pairs, iter(()), count, part.focus
+        return
+    # A need on a later stage (GitLab refuses it) defeats the argument for splitting.
+    pairs = frozenset(frozenset(p) for p in itertools.combinations(executors, 2))
+    if len(executors) == 1:
+        pairs = frozenset([frozenset(executors)])
+    choices = _relevant_variants(model)
+    conditions = Conditions(model.pipeline)
+    allowed = conditions.outcomes(model.choice_variants) if conditions.rules else None
+    vectors: Iterator[tuple[int, ...]]
+    if allowed is None:
+        count = 1
+        for options in choices:
+            count *= len(options)
+        vectors = itertools.product(*choices)
+    else:
+        # The readable jobs take the outcomes an assignment of the variables gives (every
+        # job's, not only those an executor waits for: the reduction above does not hold
+        # once outcomes are correlated); the others as above.
+        read = sorted(conditions.rules)
+        free = [j for j in range(len(model.jobs)) if j not in conditions.rules]
+        count = len(allowed)
+        for j in free:
+            count *= len(choices[j])
+        vectors = (
+            _merge(read, outcome, free, rest)
+            for outcome in sorted(allowed)
+            for rest in itertools.product(*(choices[j] for j in free))
+        )
+    yield pairs, vectors, count, None
+
+
+def _merge(
+    first: Sequence[int], values: Sequence[int], second: Sequence[int], more: Sequence[int]
+) -> tuple[int, ...]:
+    vector = [0] * (len(first) + len(second))
+    for index, value in zip(first, values, strict=True):
+        vector[index] = value
+    for index, value in zip(second, more, strict=True):
+        vector[index] = value
+    return tuple(vector)
 
 
 def _relevant_variants(model: ExecutionModel) -> list[tuple[int, ...]]:
@@ -207,14 +284,27 @@ class _Flow:
 class _Search:
     """The questions the prover asks about one instance (one set of `rules:` outcomes)."""
 
-    def __init__(self, model: ExecutionModel, inst: Instance) -> None:
+    def __init__(
+        self,
+        model: ExecutionModel,
+        inst: Instance,
+        pairs: frozenset[frozenset[int]],
+        focus: frozenset[int] | None,
+        settled: set[frozenset[int]] | None = None,
+    ) -> None:
         self.model = model
         self.inst = inst
         self.graph = Graph(model, inst)
         self.complete = True
         self.notes: set[str] = set()
         jobs = model.jobs
-        self.executors = [j.index for j in jobs if j.executor and inst.present[j.index]]
+        self.pairs = pairs
+        """The questions asked: about these pairs of executors (parts.py)."""
+        self.settled = settled
+        """Pairs (a lone executor: retried) with a counterexample already, not asked again;
+        None: ask them all, for the shortest counterexamples."""
+        chosen = {e for pair in pairs for e in pair}
+        self.executors = [j.index for j in jobs if j.index in chosen and inst.present[j.index]]
         # An `on_failure` job that is skipped matters only to an executor that needs it
         # through `needs` (a skipped need skips a `needs` job; a later stage takes a skipped
         # job as passed), or when it is an executor itself. The failures that would make
@@ -224,19 +314,30 @@ class _Search:
             for job in jobs
             if inst.present[job.index]
             and inst.when[job.index] == ON_FAILURE
+            and (focus is None or job.index in focus)
             and self._matters(job.index)
         ]
         self.max_sets = max(16, min(4096, FAILURE_BUDGET // max(1, len(jobs))))
 
+    def asked(self, e: int, d: int) -> bool:
+        """Whether the question about executors e and d is this search's."""
+        pair = frozenset((e, d))
+        return pair in self.pairs and (self.settled is None or pair not in self.settled)
+
+    def _settle(self, example: Counterexample | None, *jobs: int) -> Counterexample | None:
+        if example is not None and self.settled is not None:
+            self.settled.add(frozenset(jobs))
+        return example
+
     def _matters(self, index: int) -> bool:
-        """An executor is `index` or waits for it through `needs` alone."""
+        """An executor asked about is `index` or waits for it through `needs` alone."""
         jobs = self.model.jobs
         children = self.graph.needed_by()
         seen = {index}
         stack = [index]
         while stack:
             current = stack.pop()
-            if jobs[current].executor:
+            if jobs[current].executor and current in self.executors:
                 return True
             for child in children[current]:
                 if child not in seen:
@@ -431,13 +532,45 @@ class _Search:
             and inst.allow_failure[j.index]
         ]
 
+    def before_success(self, a: int, b: int) -> tuple[str, int | None] | None:
+        """How `b` can start, in this instance, before `a` succeeded: (ORDER_*, the job
+        responsible or None), or None when it cannot. By the same argument as the
+        questions: a run where b starts before a succeeded gives a run where a fails at
+        that point and b still starts, unless b could start because a showed as skipped
+        while an optional manual job it needs was not played (R7)."""
+        inst = self.inst
+        if not inst.present[b]:
+            return None
+        if not inst.present[a]:
+            how = ORDER_ABSENT
+        elif b in self.graph.ancestors(a):
+            how = ORDER_BEFORE
+        else:
+            how = ORDER_FAILURE
+        for fail, flaky in self.failure_sets([a], self.flow(frozenset([a]))):
+            _, flow = self.settle(fail, flaky)
+            if flow.status[b] in _ENQUEUED and flow.status[a] != Status.SUCCESS:
+                return how, None
+        for manual in self._optional_manuals():
+            unplayed = frozenset([manual])
+            start = self.flow(frozenset(), unplayed=unplayed)
+            for fail, _ in self.failure_sets([], start, flaky_ok=False):
+                flow = self.flow(fail, unplayed=unplayed)
+                if flow.status[b] in _RAN and flow.status[a] != Status.SUCCESS:
+                    return (how, None) if how == ORDER_ABSENT else (ORDER_MANUAL, manual)
+        return None
+
     def _after_failure(self, e: int) -> list[Counterexample | None]:
         """e fails; which executors can then be ready? (Also: can e start at all?)"""
         examples: list[Counterexample | None] = []
         retried = False
         seen: set[int] = set()
         first = self.flow(frozenset([e]))
-        wanted = {d for d in self.executors if d != e and d not in self.graph.ancestors(e)}
+        wanted = {
+            d
+            for d in self.executors
+            if d != e and self.asked(e, d) and d not in self.graph.ancestors(e)
+        }
         for fail, flaky in self.failure_sets([e], first):
             if wanted <= seen and (retried or self.model.jobs[e].retry == 0):
                 break
@@ -446,14 +579,17 @@ class _Search:
                 continue
             if self.model.jobs[e].retry > 0 and not retried:
                 retried = True
-                examples.append(self._shortest(_Spec(RETRIED, e, None, fail, flaky)))
+                if self.settled is None or frozenset([e]) not in self.settled:
+                    example = self._shortest(_Spec(RETRIED, e, None, fail, flaky))
+                    examples.append(self._settle(example, e))
             for d in self.executors:
-                if d == e or d in seen or flow.status[d] not in _ENQUEUED:
+                if d == e or d in seen or flow.status[d] not in _ENQUEUED or not self.asked(e, d):
                     continue
                 if d in self.graph.ancestors(e):
                     continue
                 seen.add(d)
-                examples.append(self._shortest(_Spec(AFTER_FAILURE, e, d, fail, flaky)))
+                example = self._shortest(_Spec(AFTER_FAILURE, e, d, fail, flaky))
+                examples.append(self._settle(example, e, d))
         return examples
 
     def _overlap(self, e: int) -> list[Counterexample | None]:
@@ -464,7 +600,11 @@ class _Search:
         group = jobs[e].resource_group
         seen: set[int] = set()
         first = self.flow(frozenset(), hold=e)
-        wanted = {d for d in self.executors if d != e and d not in self.graph.ancestors(e)}
+        wanted = {
+            d
+            for d in self.executors
+            if d != e and self.asked(e, d) and d not in self.graph.ancestors(e)
+        }
         for fail, flaky in self.failure_sets([], first):
             if wanted <= seen:
                 break
@@ -472,14 +612,15 @@ class _Search:
             if flow.status[e] != Status.RUNNING:
                 continue
             for d in self.executors:
-                if d == e or d in seen or flow.status[d] not in _ENQUEUED:
+                if d == e or d in seen or flow.status[d] not in _ENQUEUED or not self.asked(e, d):
                     continue
                 if d in self.graph.ancestors(e):
                     continue
                 if group is not None and group == jobs[d].resource_group:
                     continue
                 seen.add(d)
-                examples.append(self._shortest(_Spec(OVERLAP, e, d, fail, flaky)))
+                example = self._shortest(_Spec(OVERLAP, e, d, fail, flaky))
+                examples.append(self._settle(example, e, d))
         return examples
 
     def _revival(self, manual: int) -> list[Counterexample | None]:
@@ -517,8 +658,9 @@ class _Search:
                 late.append(manual)
             for u in late:
                 for d in ready:
-                    if d != u and d not in self.graph.ancestors(u):
-                        examples.append(self._revival_witness(first, second, manual, u, d, fail))
+                    if d != u and self.asked(u, d) and d not in self.graph.ancestors(u):
+                        example = self._revival_witness(first, second, manual, u, d, fail)
+                        examples.append(self._settle(example, u, d))
         return examples
 
     # -- counterexamples -------------------------------------------------------------
@@ -754,6 +896,50 @@ class _Search:
             return None
         end, breach = cut
         return counterexample(self.model, self.inst.variant, events[: end + 1], breach)
+
+
+@dataclass(frozen=True)
+class Order:
+    """Whether `second` starts only after `first` succeeded, on every run of a pipeline."""
+
+    first: str
+    second: str
+    how: str | None
+    """None: ordered. Else how `second` can start before `first` succeeded (ORDER_*)."""
+    via: str | None = None
+    """For ORDER_MANUAL: the manual job."""
+    complete: bool = True
+    """False when a limit was reached: `how` is None only if no way was found."""
+
+    @property
+    def ordered(self) -> bool:
+        return self.how is None and self.complete
+
+
+def order(pipeline: Pipeline, first: str, second: str) -> Order:
+    """Can `second` start before `first` has succeeded, on some execution of `pipeline`
+    (docs/execution-model.md)? Decided on canonical runs, like `prove`, with the two jobs
+    as the only jobs asked about."""
+    model = ExecutionModel(pipeline, {first, second})
+    a, b = model.index[first], model.index[second]
+    budget = max(MAX_INSTANCES, INSTANCE_BUDGET // max(1, len(model.jobs)))
+    complete = True
+    for _, vectors, count, focus in _plan(model, [a, b], split=True, budget=budget):
+        if count > budget:
+            complete = False
+            vectors = itertools.islice(vectors, budget)
+        for vector in vectors:
+            inst = model.instance(vector)
+            if not inst.creatable:
+                continue
+            search = _Search(model, inst, frozenset([frozenset((a, b))]), focus)
+            found = search.before_success(a, b)
+            complete = complete and search.complete
+            if found is not None:
+                how, via = found
+                name = None if via is None else model.jobs[via].name
+                return Order(first, second, how, name, complete)
+    return Order(first, second, None, None, complete)
 
 
 def _start(search: _Search, index: int) -> Event:

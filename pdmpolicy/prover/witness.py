@@ -78,7 +78,7 @@ class _Driver:
     def fire(self, event: Event) -> bool:
         if event not in self.enabled:
             return False
-        self.state, breach = self.model.step(self.state, event)
+        self.state, breach = self.model.step(self.state, event, checked=True)
         self.enabled = set(self.model.enabled(self.state))
         self.events.append(event)
         if breach is not None:
