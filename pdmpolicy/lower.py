@@ -32,6 +32,7 @@ from pdmpolicy.pipeline import (
     Need,
     Pipeline,
     Rule,
+    RuleCase,
     ScriptLine,
     Trigger,
     Variable,
@@ -194,6 +195,7 @@ def parent(environments: list[Environment]) -> Pipeline:
     jobs = []
     for environment in sorted(environments, key=lambda e: e.name):
         loc = Loc(environment.path)
+        condition = f'$DEPLOY_ENVIRONMENT == "{environment.name}"'
         jobs.append(
             CiJob(
                 name=f"{environment.name}-postdeploy-migrations",
@@ -217,11 +219,12 @@ def parent(environments: list[Environment]) -> Pipeline:
                     forward_yaml_variables=False,
                     forward_pipeline_variables=False,
                 ),
-                rules=(Rule(f'$DEPLOY_ENVIRONMENT == "{environment.name}"'),),
+                rules=(Rule(condition),),
                 loc=loc,
                 locs=MappingProxyType({}),
                 # The rule either matches (the job runs) or not (it is not in the pipeline).
                 choices=(Choice("on_success", False, loc), Choice("never", False, loc)),
+                rule_cases=(RuleCase(condition, other=False, choice=0),),
             )
         )
     return Pipeline(

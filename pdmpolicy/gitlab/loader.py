@@ -44,6 +44,7 @@ from pdmpolicy.pipeline import (
     Note,
     Pipeline,
     Rule,
+    RuleCase,
     ScriptLine,
     Trigger,
     Unsupported,
@@ -610,10 +611,11 @@ class _File:
 
         rules: tuple[Rule, ...] = ()
         choices: tuple[Choice, ...] = ()
+        rule_cases: tuple[RuleCase, ...] = ()
         rules_entry = job.entry("rules")
         rules_node = written("rules")
         if rules_node is not None and rules_entry is not None:
-            rules, choices, rule_interruptible, rule_start_in = self._rules(
+            rules, choices, rule_interruptible, rule_start_in, rule_cases = self._rules(
                 rules_node, rules_entry.key_loc, when, start_in, allow_node, allow_failure
             )
             if rule_interruptible is not None and not interruptible:
@@ -643,6 +645,7 @@ class _File:
             locs=MappingProxyType(locs),
             retry_when=retry_when,
             choices=choices,
+            rule_cases=rule_cases,
             start_in=start_in,
             incomplete=incomplete,
         )
@@ -778,8 +781,12 @@ class _File:
         job_start_in: str | None,
         job_allow: Node | None,
         job_allow_failure: bool,
-    ) -> tuple[tuple[Rule, ...], tuple[Choice, ...], Loc | None, str | None]:
-        """Every outcome `rules:` can give the job, one Choice each (conditions are unknown).
+    ) -> tuple[
+        tuple[Rule, ...], tuple[Choice, ...], Loc | None, str | None, tuple[RuleCase, ...]
+    ]:
+        """Every outcome `rules:` can give the job, one Choice each (conditions are unknown),
+        and each reachable rule as a `RuleCase` (its `if:` and the outcome it gives), which
+        the prover reads to correlate rules that test the same pipeline variables.
 
         A rule after an unconditional one is never reached; without an unconditional rule,
         "no rule matched" (the job is not added) is an outcome too.
@@ -788,6 +795,7 @@ class _File:
             _fail(node.loc, f"rules must be a list; found {describe(node)}")
         rules: list[Rule] = []
         choices: dict[tuple[str, bool], Choice] = {}
+        cases: list[RuleCase] = []
         interruptible: Loc | None = None
         start_in: str | None = None
         reachable = True
@@ -817,10 +825,16 @@ class _File:
             if not reachable:
                 continue
             choice_loc = when_node.loc if when_node is not None else item.loc
-            if when == "never":
-                choices.setdefault(("never", False), Choice("never", False, choice_loc))
-            else:
-                choices.setdefault((when, allow), Choice(when, allow, choice_loc))
+            outcome = ("never", False) if when == "never" else (when, allow)
+            choices.setdefault(outcome, Choice(outcome[0], outcome[1], choice_loc))
+            cases.append(
+                RuleCase(
+                    _text(condition, "rules:if") if condition is not None else None,
+                    other=any(key in rule for key in RULE_CONDITIONS if key != "if"),
+                    choice=list(choices).index(outcome),
+                )
+            )
+            if when != "never":
                 for key, what in (
                     ("needs", "rules:needs replaces the job's needs for one rule"),
                     ("variables", "rules:variables change the job's variables for one rule"),
@@ -838,7 +852,7 @@ class _File:
                 reachable = False
         if reachable:  # no rule matched: the job is not added
             choices.setdefault(("never", False), Choice("never", False, key_loc))
-        return tuple(rules), tuple(choices.values()), interruptible, start_in
+        return tuple(rules), tuple(choices.values()), interruptible, start_in, tuple(cases)
 
     def _trigger(self, node: Node) -> Trigger | None:
         if isinstance(node, Scalar):
