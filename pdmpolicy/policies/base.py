@@ -10,13 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pdmpolicy.analysis import Analysis
 from pdmpolicy.location import Loc
-from pdmpolicy.manifests.model import ManifestFile
 from pdmpolicy.model import Environment
 from pdmpolicy.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from pdmpolicy.manifests.model import ManifestFile
 
 
 @dataclass(frozen=True)
