@@ -51,3 +51,26 @@ def test_the_valid_file_takes_the_quick_path() -> None:
     broken = dict(tree, rollout={"step": "vm", "since": "2026-13-01"})
     assert not schema._certainly_valid(schema.ENVIRONMENT_SCHEMA, broken)
     assert not _cerberus_valid(broken)
+
+
+def test_the_quick_walk_reads_types_as_cerberus() -> None:
+    mapping = schema._Validator.types_mapping
+    for kind, (included, excluded) in schema._TYPES.items():
+        assert set(mapping[kind].included_types) == set(included), kind
+        assert set(mapping[kind].excluded_types) == set(excluded), kind
+
+
+def test_every_check_with_of_the_schema_is_read_by_the_quick_walk() -> None:
+    def checks(rules: Any) -> set[str]:
+        found = set()
+        if isinstance(rules, dict):
+            for key, value in rules.items():
+                if key == "check_with":
+                    found.add(value)
+                else:
+                    found |= checks(value)
+        return found
+
+    assert checks(schema.ENVIRONMENT_SCHEMA) <= set(schema._CHECKS)
+    for name in schema._CHECKS:
+        assert hasattr(schema._Validator, f"_check_with_{name}")
