@@ -1,9 +1,9 @@
 """The one-pass reader of environment and policy files reads as the two passes it replaced.
 
 `load.parse_text` checks the safety limits on the parser's events while it builds the tree.
-The reference here is the former reader: a whole event pass, then a round-trip load. Both
-must give the same tree (values, types, positions of every key, value and item) or the same
-problems.
+The reference here is the former reader, with ruamel.yaml's own round-trip scanner: a whole
+event pass, then a round-trip load. Both must give the same tree (values, types, positions
+of every key, value and item) or the same problems.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from tests.hostile.generated import VALID
 def _two_passes(path: str, text: str) -> Any:
     """The reader as it was: an event pass for the limits, then a round-trip load."""
     yaml = YAML(typ="rt", pure=True)
-    yaml.Scanner = load.LinearRoundTripScanner
     yaml.Constructor = load._Constructor
     yaml.preserve_quotes = True
     yaml.allow_duplicate_keys = False
