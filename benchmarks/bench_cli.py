@@ -333,7 +333,8 @@ def synthetic(sizes: Sequence[int], runs: int) -> None:
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for size, count, verify, other in verify_rows:
         if isinstance(verify, str):
-            print(f"| {size:,} | {count:,} | refused: {verify} | - | - | - |")
+            shown = f"{other.seconds:.2f} s" if other is not None else "-"
+            print(f"| {size:,} | {count:,} | refused: {verify} | {shown} | - | - |")
             continue
         if other is None:
             print(f"| {size:,} | {count:,} | {verify.seconds:.2f} s | - | - | - |")
