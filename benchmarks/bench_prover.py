@@ -1,13 +1,13 @@
 """How the prover's time grows with the pipeline, and the brute-force explorer's.
 
-Synthetic pipelines of 10, 100 and 1,000 jobs: build, test and deploy stages; jobs with
+Synthetic pipelines of 10, 100, 500 and 2,000 jobs: build, test and deploy stages; jobs with
 `needs` on a few jobs of the stage before; retried helper jobs; blocking manual jobs and a
 manual gate before the executors; `always` and `on_failure` helpers; three executors, the
 first two ordered by `needs`, the third in the last stage.
 Each size comes in two versions: the safe one, and one with a missing `needs` between the
 executors. Run:
 
-    python benchmarks/bench_prover.py [--runs N] [--sizes 10,100,1000] [--explore-seconds S]
+    python benchmarks/bench_prover.py [--runs N] [--sizes 10,100,500,2000] [--explore-seconds S]
 
 Prints a Markdown table: the prover's median over N runs (the decision alone, given the
 executors, and with the effect analysis that finds them), and the explorer's time and state
@@ -161,8 +161,8 @@ def _median_ms(pipeline: Pipeline, runs: int, executors: frozenset[str] | None) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--sizes", default="10,100,1000")
-    parser.add_argument("--explore-seconds", type=float, default=30.0)
+    parser.add_argument("--sizes", default="10,100,500,2000")
+    parser.add_argument("--explore-seconds", type=float, default=10.0)
     args = parser.parse_args()
     print("| jobs | pipeline | verdict | prover: decision | prover: with analysis | explorer |")
     print("| ---: | --- | --- | ---: | ---: | --- |")

@@ -10,12 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import traceback
+from typing import TYPE_CHECKING
 
 from pdmpolicy.config import PolicySet, Setting
 from pdmpolicy.errors import InputError, Problem
 from pdmpolicy.findings import Finding
 from pdmpolicy.location import Loc
-from pdmpolicy.manifests.model import ManifestFile
 from pdmpolicy.policies import REGISTRY
 from pdmpolicy.policies.base import (
     Context,
@@ -28,6 +28,9 @@ from pdmpolicy.policies.base import (
 )
 from pdmpolicy.policies.plugins import BUILTIN
 from pdmpolicy.project import Project
+
+if TYPE_CHECKING:
+    from pdmpolicy.manifests.model import ManifestFile
 
 UNWAIVABLE = frozenset({"waiver-valid"})
 

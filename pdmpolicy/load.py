@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.composer import Composer, ComposerError
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import (
@@ -30,6 +30,7 @@ from ruamel.yaml.events import (
     ScalarEvent,
 )
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+from ruamel.yaml.parser import RoundTripParser
 from ruamel.yaml.scanner import RoundTripScanner, Scanner, ScannerError
 
 from pdmpolicy.errors import InputError
@@ -46,15 +47,39 @@ MAX_DEPTH = 100
 """Nesting deeper than this is refused (GitLab's own limit); environment files nest five."""
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_NOT_PLAIN_TEXT = re.compile(
-    "[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+
+
+class _Refused:
+    """A class of refused characters, searched for like a compiled pattern.
+
+    Compiling a class that spans all of Unicode costs some 30 ms, a tenth of a whole `check`
+    on the shipped files; text that is all ASCII, nearly every file, is searched with the
+    same class cut to ASCII, and the whole one is compiled the first time it is needed.
+    """
+
+    def __init__(self, allowed: str) -> None:
+        self.pattern = f"[^{allowed}]"
+        ascii_allowed = allowed.split("\xa0", 1)[0]
+        self._ascii = re.compile(f"[^{ascii_allowed}]")
+
+    @cached_property
+    def _whole(self) -> re.Pattern[str]:
+        return re.compile(self.pattern)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        """The first refused character of `text`, as `re.Pattern.search` finds it."""
+        return (self._ascii if text.isascii() else self._whole).search(text)
+
+
+_NOT_PLAIN_TEXT = _Refused(
+    "\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff"
 )
 """Characters refused anywhere in a file: control characters (C0 but tab and line breaks,
 DEL, C1 including NEL), the Unicode line and paragraph separators, surrogates and
 non-characters. YAML refuses most of them without a line number, and the ones YAML takes
 as line breaks would make its line numbers disagree with every editor's."""
-CONTROL_IN_VALUE = re.compile(
-    "[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+CONTROL_IN_VALUE = _Refused(
+    "\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff"
 )
 """Characters refused in a value once YAML escapes are read: the same, and carriage returns.
 A value is printed in messages and reports and written to CI files; an escape sequence in it
@@ -109,10 +134,28 @@ class _SimpleKeysInConstantTime:
     possible_simple_keys: dict[int, Any]
     reader: Any
 
+    done: bool
+    tokens: list[Any]
+    tokens_taken: int
+
     def next_possible_simple_key(self) -> Any:
         for key in self.possible_simple_keys.values():
             return key.token_number
         return None
+
+    def need_more_tokens(self) -> bool:
+        # ruamel.yaml's, with the two calls it makes for every token inlined and skipped
+        # when no simple key is pending: a fifth of the time spent reading a file.
+        if self.done:
+            return False
+        if not self.tokens:
+            return True
+        if not self.possible_simple_keys:
+            return False
+        self.stale_possible_simple_keys()
+        for key in self.possible_simple_keys.values():
+            return bool(key.token_number == self.tokens_taken)
+        return False
 
     def stale_possible_simple_keys(self) -> None:
         keys = self.possible_simple_keys
@@ -137,7 +180,11 @@ class LinearScanner(_SimpleKeysInConstantTime, Scanner):
 
 
 class LinearRoundTripScanner(_SimpleKeysInConstantTime, RoundTripScanner):
-    """ruamel.yaml's round-trip scanner without the quadratic cost of nesting."""
+    """ruamel.yaml's round-trip scanner without the quadratic cost of nesting.
+
+    The round-trip scanner, though comments are not read here: it looks further ahead than
+    the plain one, so a broken file is reported at the same place and in the same words as
+    ever (tests/fuzz: test_one_pass_reads_as_two)."""
 
 
 class _Constructor(RoundTripConstructor):
@@ -151,10 +198,45 @@ class _Constructor(RoundTripConstructor):
 _Constructor.add_constructor("tag:yaml.org,2002:timestamp", RoundTripConstructor.construct_yaml_str)
 
 
-def _yaml() -> YAML:
+class _CheckedParser(RoundTripParser):
+    """The round-trip parser, with every event it hands on checked by the loader's
+    `event_check` (when set) as it goes: the safety limits cost no second parse."""
+
+    loader: Any
+
+    def get_event(self) -> Any:
+        event = super().get_event()
+        check = self.loader.event_check
+        if check is not None and event is not None:
+            check.see(event)
+        return event
+
+
+class _Composer(Composer):
+    """ruamel.yaml's composer; a second document is reported only once every event of the
+    stream has been checked, as a separate event pass would: a refused construct or a
+    syntax error after the second `---` is what the user is told about first."""
+
+    parser: Any
+
+    def get_single_node(self) -> Any:
+        try:
+            return super().get_single_node()
+        except ComposerError as exc:
+            if "another document" not in (exc.problem or ""):
+                raise
+            while self.parser.check_event():
+                self.parser.get_event()
+            raise
+
+
+def _yaml(event_check: _EventCheck | None = None) -> YAML:
     yaml = YAML(typ="rt", pure=True)
     yaml.Scanner = LinearRoundTripScanner
+    yaml.Parser = _CheckedParser
+    yaml.Composer = _Composer
     yaml.Constructor = _Constructor
+    yaml.event_check = event_check  # type: ignore[attr-defined]
     # Keeps quoted scalars distinguishable from plain ones, so a plain `no` can be told
     # apart from "no" (GitLab reads YAML 1.1, where plain `no` is a boolean).
     yaml.preserve_quotes = True
@@ -327,23 +409,30 @@ def _loc(path: str, mark: Any) -> Loc:
     return Loc(path) if mark is None else Loc(path, mark.line + 1, mark.column + 1)
 
 
-def _check_events(path: str, events: Iterable[Any]) -> None:
-    """Refuse anchors, aliases, tags, merge keys, keys that are not scalars, values holding
+class _EventCheck:
+    """Refuses anchors, aliases, tags, merge keys, keys that are not scalars, values holding
     control characters (written as escapes such as "\\e"), and a document too large or too
-    deep, while it is parsed: nothing is built from a refused document."""
-    expecting_key: list[bool | None] = []
-    """Per open collection: a mapping's next node is a key (True) or a value (False)."""
-    nodes = 0
-    for event in events:
+    deep, one parser event at a time while the file is parsed: nothing is built from a
+    refused document."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.expecting_key: list[bool | None] = []
+        """Per open collection: a mapping's next node is a key (True) or a value (False)."""
+        self.nodes = 0
+
+    def see(self, event: Any) -> None:
+        path = self.path
+        expecting_key = self.expecting_key
         _refuse_event(path, event)
         if isinstance(event, CollectionEndEvent):
             expecting_key.pop()
-            continue
+            return
         if not isinstance(event, NodeEvent):
-            continue
+            return
         loc = _loc(path, event.start_mark)
-        nodes += 1
-        if nodes > MAX_NODES:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
             raise InputError.at(
                 loc,
                 f"the file holds more than {MAX_NODES} values",
@@ -384,13 +473,13 @@ def _check_scalar(loc: Loc, event: ScalarEvent, is_key: bool) -> None:
 
 
 def parse_text(path: str, text: str) -> Any:
-    """Parse YAML text into a round-trip tree, refusing what `_check_events` refuses.
+    """Parse YAML text into a round-trip tree, refusing what `_EventCheck` refuses, in one
+    parse.
 
     Raises `InputError`.
     """
-    yaml = _yaml()
+    yaml = _yaml(_EventCheck(path))
     try:
-        _check_events(path, yaml.parse(text))
         return yaml.load(text)
     except MarkedYAMLError as exc:
         if type(exc).__name__ == "DuplicateKeyError":

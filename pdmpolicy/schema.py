@@ -10,12 +10,11 @@ only the first. `json_schema()` exports the same format for editors.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any
-
-import cerberus
 
 from pdmpolicy import names
 from pdmpolicy.effects import DECLARABLE
@@ -73,45 +72,97 @@ def _date_problem(value: Any) -> str:
     return f"expected a date written YYYY-MM-DD; found {text!r}"
 
 
-class _Validator(cerberus.Validator):  # type: ignore[misc]
-    """cerberus with the few types this format needs."""
+def _date_error(value: Any) -> str | None:
+    if isinstance(value, str | dt.date) and parse_date(value) is None:
+        return _date_problem(value)
+    return None
 
-    types_mapping = cerberus.Validator.types_mapping.copy()
+
+def _variable_value_error(value: Any) -> str | None:
+    return f"YAML_1_1:{value}" if is_yaml11_special(value) else None
+
+
+def _duration_error(value: Any) -> str | None:
+    # cerberus runs this on a value of any type (`timeout:` left empty is None); the type
+    # rule reports those.
+    if isinstance(value, str) and names.parse_duration(value) is None:
+        return "expected a duration such as '10h', '3h 30m' or '90 minutes'"
+    return None
+
+
+_CHECKS = {
+    "date": _date_error,
+    "variable_value": _variable_value_error,
+    "duration": _duration_error,
+}
+"""The schema's `check_with` rules: the error text for a value, or None."""
+
+_TYPES: dict[str, tuple[tuple[type, ...], tuple[type, ...]]] = {
+    "string": ((str,), ()),
+    "boolean": ((bool,), ()),
     # YAML `true` is a Python bool and bool is an int: a retry of `true` must not pass.
-    types_mapping["count"] = cerberus.TypeDefinition("count", (int,), (bool,))
-    types_mapping["date"] = cerberus.TypeDefinition("date", (str, dt.date), ())
+    "count": ((int,), (bool,)),
+    "dict": ((Mapping,), ()),
+    "list": ((Sequence,), (str,)),
+    "date": ((str, dt.date), ()),
+}
+"""The schema's types: included and excluded Python types, as cerberus reads them (a test
+holds the two equal)."""
 
-    def _error(self, *args: Any) -> None:
-        if len(args) != 1:
-            super()._error(*args)  # builds the error, then adds it through the branch below
-            return
-        # cerberus sorts its whole error list and both error trees after every error, so a
-        # file with thousands of bad values took minutes. The trees serve coerce,
-        # dependencies and readonly, which this schema does not use; problems are put in
-        # file order when they are reported.
-        self._errors.extend(args[0])
 
-    def _validate_regex(self, pattern: str, field: str, value: Any) -> None:
-        """{'type': 'string'}"""
-        # cerberus matches `pattern + '$'`, and `$` also matches before a final line break:
-        # "gstg\n" passed as a name, a variable name and a script line. The whole value must
-        # match (the patterns keep their `$` for JSON Schema, where it means the end).
-        if isinstance(value, str) and not re.fullmatch(pattern, value):
-            self._error(field, cerberus.errors.REGEX_MISMATCH)
+@functools.cache
+def _validator_class() -> Any:
+    """cerberus, imported when a file is not found valid at once: it costs some 50 ms to
+    import, a sixth of a whole `check` on the shipped files."""
+    import cerberus
 
-    def _check_with_date(self, field: str, value: Any) -> None:
-        if isinstance(value, str | dt.date) and parse_date(value) is None:
-            self._error(field, _date_problem(value))
+    class _Validator(cerberus.Validator):  # type: ignore[misc]
+        """cerberus with the few types this format needs."""
 
-    def _check_with_variable_value(self, field: str, value: Any) -> None:
-        if is_yaml11_special(value):
-            self._error(field, f"YAML_1_1:{value}")
+        types_mapping = cerberus.Validator.types_mapping.copy()
+        types_mapping["count"] = cerberus.TypeDefinition("count", *_TYPES["count"])
+        types_mapping["date"] = cerberus.TypeDefinition("date", *_TYPES["date"])
 
-    def _check_with_duration(self, field: str, value: Any) -> None:
-        # cerberus runs this on a value of any type (`timeout:` left empty is None); the
-        # type rule reports those.
-        if isinstance(value, str) and names.parse_duration(value) is None:
-            self._error(field, "expected a duration such as '10h', '3h 30m' or '90 minutes'")
+        def _error(self, *args: Any) -> None:
+            if len(args) != 1:
+                super()._error(*args)  # builds the error, then adds it through the branch below
+                return
+            # cerberus sorts its whole error list and both error trees after every error, so a
+            # file with thousands of bad values took minutes. The trees serve coerce,
+            # dependencies and readonly, which this schema does not use; problems are put in
+            # file order when they are reported.
+            self._errors.extend(args[0])
+
+        def _validate_regex(self, pattern: str, field: str, value: Any) -> None:
+            """{'type': 'string'}"""
+            # cerberus matches `pattern + '$'`, and `$` also matches before a final line break:
+            # "gstg\n" passed as a name, a variable name and a script line. The whole value must
+            # match (the patterns keep their `$` for JSON Schema, where it means the end).
+            if isinstance(value, str) and not re.fullmatch(pattern, value):
+                self._error(field, cerberus.errors.REGEX_MISMATCH)
+
+        def _check_with_date(self, field: str, value: Any) -> None:
+            error = _date_error(value)
+            if error is not None:
+                self._error(field, error)
+
+        def _check_with_variable_value(self, field: str, value: Any) -> None:
+            error = _variable_value_error(value)
+            if error is not None:
+                self._error(field, error)
+
+        def _check_with_duration(self, field: str, value: Any) -> None:
+            error = _duration_error(value)
+            if error is not None:
+                self._error(field, error)
+
+    return _Validator
+
+
+def __getattr__(name: str) -> Any:
+    if name == "_Validator":
+        return _validator_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _string(**extra: Any) -> dict[str, Any]:
@@ -290,6 +341,8 @@ class _Where:
 
 def _message(error: Any, where: _Where, literal: str) -> tuple[str, str]:
     """Message and hint for one cerberus leaf error; `literal` is the value as written."""
+    import cerberus
+
     field = where.field
     name = where.name
     value = error.value
@@ -379,9 +432,99 @@ def _message(error: Any, where: _Where, literal: str) -> tuple[str, str]:
     return f"{name}: invalid value ({rule})", ""
 
 
+_KNOWN_RULES = frozenset(
+    {
+        "type", "required", "nullable", "empty", "allowed", "regex", "min", "max", "schema",
+        "keysrules", "valuesrules", "check_with", "meta",
+    }
+)  # fmt: skip
+"""The cerberus rules `_certainly_valid` reads; a schema using another is left to cerberus."""
+
+
+def _certainly_valid(schema: Mapping[str, Any], document: Any) -> bool:
+    """True only when cerberus would find no error in `document` (a mapping) under `schema`.
+
+    cerberus builds a child validator per nested value and copies the document first:
+    about 6 ms a file, more than reading it. A valid file, the usual case, needs no more
+    than a yes, which this walk of the same rules gives in a fraction of that. It may say
+    no to a valid document (any rule it does not read is a no); cerberus then decides, and
+    words every error. It never says yes where cerberus finds an error.
+    """
+    if not isinstance(document, Mapping):
+        return False
+    for field in document:
+        if not isinstance(field, str) or field not in schema:
+            return False
+    for field, rules in schema.items():
+        if field in document:
+            if not _value_valid(rules, document[field]):
+                return False
+        elif rules.get("required"):
+            return False
+    return True
+
+
+def _value_valid(rules: Mapping[str, Any], value: Any) -> bool:
+    if not _KNOWN_RULES.issuperset(rules):
+        return False
+    if value is None:
+        # cerberus drops the other rules but check_with for a null it allows.
+        return bool(rules.get("nullable")) and "check_with" not in rules
+    kinds = rules.get("type")
+    if kinds is not None:
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        for kind in kinds:
+            if kind not in _TYPES:
+                return False
+            included, excluded = _TYPES[kind]
+            if isinstance(value, included) and not isinstance(value, excluded):
+                break
+        else:
+            return False
+    if rules.get("empty", True) is False and isinstance(value, Sized) and len(value) == 0:
+        return False
+    if "allowed" in rules and (not isinstance(value, str) or value not in rules["allowed"]):
+        return False
+    if "regex" in rules and isinstance(value, str) and not re.fullmatch(rules["regex"], value):
+        return False
+    if "min" in rules or "max" in rules:
+        if not isinstance(value, int | float):
+            return False
+        if "min" in rules and value < rules["min"]:
+            return False
+        if "max" in rules and value > rules["max"]:
+            return False
+    check = rules.get("check_with")
+    if check is not None and (
+        not isinstance(check, str) or check not in _CHECKS or _CHECKS[check](value) is not None
+    ):
+        return False
+    if "schema" in rules:
+        inner = rules["schema"]
+        if isinstance(value, Mapping):
+            if not _certainly_valid(inner, value):
+                return False
+        elif isinstance(value, Sequence) and not isinstance(value, str):
+            return all(_value_valid(inner, item) for item in value)
+    if "keysrules" in rules or "valuesrules" in rules:
+        if not isinstance(value, Mapping):
+            return False
+        keys, values = rules.get("keysrules"), rules.get("valuesrules")
+        for key, item in value.items():
+            if keys is not None and not _value_valid(keys, key):
+                return False
+            if values is not None and not _value_valid(values, item):
+                return False
+    return True
+
+
 def validate_shape(doc: Document) -> list[Problem]:
     """Check one environment file against ENVIRONMENT_SCHEMA; every problem, located."""
-    validator = _Validator(ENVIRONMENT_SCHEMA)
+    if _certainly_valid(ENVIRONMENT_SCHEMA, doc.data):
+        return []
+    import cerberus
+
+    validator = _validator_class()(ENVIRONMENT_SCHEMA)
     if validator.validate(dict(doc.data)):
         return []
     problems = []

@@ -6,10 +6,20 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pdmpolicy import mrnote
-
 if TYPE_CHECKING:
     from pdmpolicy.cli.common import Subparsers
+
+
+TOKEN_VARIABLE = "PDMPOLICY_GITLAB_TOKEN"  # noqa: S105 - a variable name, not a secret
+TIMEOUT = 10.0
+"""The defaults of `pdmpolicy.mrnote`, known without importing it (and through it the
+reports) for every command; tests/test_startup.py keeps them equal."""
+
+
+def _seconds(text: str) -> float:
+    from pdmpolicy import mrnote
+
+    return mrnote.positive_seconds(text)
 
 
 def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -45,22 +55,24 @@ def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     note.add_argument(
         "--token-variable",
-        default=mrnote.DEFAULT_TOKEN_VARIABLE,
+        default=TOKEN_VARIABLE,
         metavar="NAME",
         help="environment variable holding a token with the api scope (default: "
-        f"{mrnote.DEFAULT_TOKEN_VARIABLE}); the token itself is never taken on the command "
+        f"{TOKEN_VARIABLE}); the token itself is never taken on the command "
         "line nor printed",
     )
     note.add_argument(
         "--timeout",
-        type=mrnote.positive_seconds,
-        default=mrnote.DEFAULT_TIMEOUT,
+        type=_seconds,
+        default=TIMEOUT,
         metavar="S",
-        help=f"seconds to wait for each answer from GitLab (default: {mrnote.DEFAULT_TIMEOUT:g})",
+        help=f"seconds to wait for each answer from GitLab (default: {TIMEOUT:g})",
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    from pdmpolicy import mrnote
+
     return mrnote.run(
         args.file,
         gitlab_url=args.gitlab_url,

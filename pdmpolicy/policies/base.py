@@ -10,14 +10,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pdmpolicy.analysis import Analysis
 from pdmpolicy.location import Loc
-from pdmpolicy.manifests.model import ManifestFile
 from pdmpolicy.model import Environment
 from pdmpolicy.pipeline import Pipeline
 from pdmpolicy.toolchain import DEFAULT, Toolchain
+
+if TYPE_CHECKING:
+    from pdmpolicy.manifests.model import ManifestFile
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pdmpolicy import names
 from pdmpolicy.location import Loc
-from pdmpolicy.manifests.model import ManifestFile, MigrationsJob
 from pdmpolicy.policies.base import (
     MANIFESTS_LAYER,
     Context,
@@ -22,6 +22,9 @@ from pdmpolicy.policies.manifest_no_job_retry import spec_loc, whole_number
 
 GITLAB_DEFAULT_TIMEOUT = 3600
 """A GitLab project's job timeout unless changed: what a job without `timeout` gets."""
+
+if TYPE_CHECKING:
+    from pdmpolicy.manifests.model import ManifestFile, MigrationsJob
 
 
 @dataclass(frozen=True)

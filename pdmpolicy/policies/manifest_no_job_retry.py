@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pdmpolicy.location import Loc
-from pdmpolicy.manifests.model import ManifestFile, MigrationsJob
 from pdmpolicy.policies.base import (
     MANIFESTS_LAYER,
     Context,
@@ -19,6 +18,9 @@ from pdmpolicy.policies.manifest_examples import MIGRATIONS_JOB
 
 DEFAULT_BACKOFF_LIMIT = 6
 """What Kubernetes uses when a Job sets no `backoffLimit` (also the chart's default)."""
+
+if TYPE_CHECKING:
+    from pdmpolicy.manifests.model import ManifestFile, MigrationsJob
 
 
 def whole_number(value: Any) -> int | None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pdmpolicy import names
-from pdmpolicy.manifests.model import Container, ManifestFile, MigrationsJob, Resource
-from pdmpolicy.manifests.recognise import EnvSource, command_words, data_keys, env_from
 from pdmpolicy.policies.base import (
     MANIFESTS_LAYER,
     Context,
@@ -29,6 +27,10 @@ _HINT = (
     f"leave {_SKIP} out of the migrations Job entirely: it is an input for k-ctl, which must "
     'drop it when given "false"'
 )
+
+if TYPE_CHECKING:
+    from pdmpolicy.manifests.model import Container, ManifestFile, MigrationsJob, Resource
+    from pdmpolicy.manifests.recognise import EnvSource
 
 
 def _value(item: Mapping[str, Any]) -> str:
@@ -95,6 +97,8 @@ class ManifestNoSkipVariable(Policy):
     )
 
     def check(self, context: Context) -> Iterator[Violation]:
+        from pdmpolicy.manifests.recognise import env_from  # only `manifests` reads manifests
+
         for file in context.manifests:
             for job in file.jobs:
                 for container in job.containers:
@@ -123,6 +127,8 @@ class ManifestNoSkipVariable(Policy):
     def _commands(
         self, file: ManifestFile, job: MigrationsJob, container: Container
     ) -> Iterator[Violation]:
+        from pdmpolicy.manifests.recognise import command_words
+
         for word, holder, index in command_words(container):
             if _ASSIGNED.search(word):
                 yield Violation(
@@ -137,6 +143,8 @@ class ManifestNoSkipVariable(Policy):
     def _env_from(
         self, context: Context, file: ManifestFile, job: MigrationsJob, source: EnvSource
     ) -> Iterator[Violation]:
+        from pdmpolicy.manifests.recognise import data_keys
+
         for resource in _referenced(source, file, job.resource, context.manifests):
             for key, holder in data_keys(resource):
                 if source.prefix + key != _SKIP:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from pdmpolicy.location import Loc
-from pdmpolicy.manifests.model import ManifestFile, MigrationsJob
 from pdmpolicy.policies.base import (
     MANIFESTS_LAYER,
     Context,
@@ -19,6 +19,9 @@ from pdmpolicy.policies.manifest_examples import (
     CNY_MIGRATIONS_JOB,
     MIGRATIONS_JOB,
 )
+
+if TYPE_CHECKING:
+    from pdmpolicy.manifests.model import ManifestFile, MigrationsJob
 
 
 def _where(file: ManifestFile, job: MigrationsJob) -> str:
