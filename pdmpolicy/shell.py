@@ -34,6 +34,12 @@ OUTPUT = "{output}"
 """What a word holds where the script substitutes a command's output (inert to a shell)."""
 
 
+_PLAIN_RUN = re.compile(r"[^ \t#\\'\"`$<>&;|()\n]+")
+"""Characters `scan` takes as they are: none opens a quote, an expansion or an operator."""
+_QUOTED_RUN = re.compile(r"[^\\$`]+")
+"""Characters a double-quoted string holds as they are."""
+
+
 @dataclass(frozen=True)
 class Command:
     """One simple command as the process sees it."""
@@ -221,8 +227,10 @@ class _Scanner:
                 parts = []
                 inner = self.substitution(inner)
             else:
-                parts.append(char)
-                inner += 1
+                run = _QUOTED_RUN.match(text, inner, end - 1)
+                chars = run.group() if run else char
+                parts.append(chars)
+                inner += len(chars)
         self.quoted("".join(parts))
         return end
 
@@ -258,7 +266,7 @@ class _Scanner:
                 self.substitutions.append(text[index + 2 : end - 1])
                 self.quoted(OUTPUT)
                 index = end
-            elif char in "<>" or text.startswith("&>", index):
+            elif char in "<>" or (char == "&" and text.startswith("&>", index)):
                 if self.in_word and self.plain is None and "".join(self.chars).isdigit():
                     self.chars, self.in_word = [], False  # the file descriptor number
                 self.end_word()
@@ -271,8 +279,12 @@ class _Scanner:
                 self.tokens.append(operator)
                 index += len(operator)
             else:
-                self.plain_chars(char)
-                index += 1
+                # A run of ordinary characters at once (a `#` inside a word, or a `$` that
+                # opens nothing, is one character of its own).
+                run = _PLAIN_RUN.match(text, index)
+                chars = run.group() if run else char
+                self.plain_chars(chars)
+                index += len(chars)
         self.end_word()
         return self.tokens
 
