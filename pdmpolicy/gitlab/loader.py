@@ -781,9 +781,7 @@ class _File:
         job_start_in: str | None,
         job_allow: Node | None,
         job_allow_failure: bool,
-    ) -> tuple[
-        tuple[Rule, ...], tuple[Choice, ...], Loc | None, str | None, tuple[RuleCase, ...]
-    ]:
+    ) -> tuple[tuple[Rule, ...], tuple[Choice, ...], Loc | None, str | None, tuple[RuleCase, ...]]:
         """Every outcome `rules:` can give the job, one Choice each (conditions are unknown),
         and each reachable rule as a `RuleCase` (its `if:` and the outcome it gives), which
         the prover reads to correlate rules that test the same pipeline variables.
