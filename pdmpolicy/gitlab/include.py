@@ -14,6 +14,7 @@ included twice (same file, same inputs) is read once.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -323,26 +324,29 @@ class _Reader:
             text = pattern.value.lstrip("/")
             if any(char in text for char in "*?[{"):
                 regex = _glob_regex(text.replace("?", "*"))
-                if any(regex.match(name) for name in self.tree()):
+                if any(regex.match(name) for name in self.tree(text)):
                     return True
             elif (self.here / text).exists():
                 return True
         return False
 
-    def tree(self) -> list[str]:
-        """The files under `here`, for wildcards (bounded: a repository walk is not)."""
-        here = self.here
-        if here not in self.files:
+    def tree(self, pattern: str) -> list[str]:
+        """The files a wildcard `pattern` may match: those below the directory its fixed
+        part names (`ci/jobs/` for `ci/jobs/**.yml`), so neither a large repository nor
+        what is not in it (a virtual environment beside the checkout) is walked. Bounded."""
+        head = re.split(r"[*?\[{]", pattern, maxsplit=1)[0]
+        start = self.here / head.rpartition("/")[0]
+        if start not in self.files:
             found: list[str] = []
-            for path in sorted(here.rglob("*")):
-                if ".git" in path.parts:
-                    continue
-                if path.is_file():
-                    found.append(path.relative_to(here).as_posix())
+            if start.is_dir():
+                for directory, subdirectories, filenames in os.walk(start):
+                    subdirectories[:] = sorted(d for d in subdirectories if d != ".git")
+                    for name in sorted(filenames):
+                        found.append(Path(directory, name).relative_to(self.here).as_posix())
                     if len(found) >= MAX_WILDCARD_FILES * 10:
                         break
-            self.files[here] = found
-        return self.files[here]
+            self.files[start] = found
+        return self.files[start]
 
     def local(self, written: str, loc: Loc, inputs: Inputs | None, depth: int) -> list[Map]:
         if "$" in written:
@@ -351,7 +355,7 @@ class _Reader:
         text = written.lstrip("/")
         if "*" in text:
             regex = _glob_regex(text)
-            names = [n for n in self.tree() if regex.match(n) and n.endswith((".yml", ".yaml"))]
+            names = [n for n in self.tree(text) if regex.match(n) and n.endswith((".yml", ".yaml"))]
             if not names:
                 self.merged.notes.append((loc, f"include: local '{written}' matches no file"))
             paths = [self.here / name for name in names]

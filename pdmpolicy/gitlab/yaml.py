@@ -556,11 +556,20 @@ def _libyaml() -> Any:
 _LIBYAML = _libyaml()
 
 
+class _TooDeepForLibyaml(Exception):
+    """libyaml gave up on nesting before `_Builder` saw `MAX_DEPTH` levels."""
+
+
 def _feed_libyaml(builder: _Builder, path: str, text: str) -> None:
     try:
         for event in _LIBYAML.parse(text, Loader=_LIBYAML.CSafeLoader):
             builder.feed(event)
     except _LIBYAML.MarkedYAMLError as exc:
+        if "nesting depth" in (exc.problem or ""):
+            # Newer libyaml stops at its own depth limit (1000) while scanning ahead, before
+            # the builder has seen the event past MAX_DEPTH; the pure parser reports the
+            # place of the limit GitLab enforces.
+            raise _TooDeepForLibyaml from None
         mark = exc.problem_mark or exc.context_mark
         loc = Loc(path, mark.line + 1, mark.column + 1) if mark is not None else Loc(path)
         problem = (exc.problem or str(exc)).strip().replace("\n", " ")
@@ -578,10 +587,14 @@ def parse_documents(
     given, listed there."""
     builder = _Builder(path)
     if _LIBYAML is not None:
-        _feed_libyaml(builder, path, text)
-        if duplicates is not None:
-            duplicates.extend(builder.duplicates)
-        return builder.documents
+        try:
+            _feed_libyaml(builder, path, text)
+        except _TooDeepForLibyaml:
+            builder = _Builder(path)
+        else:
+            if duplicates is not None:
+                duplicates.extend(builder.duplicates)
+            return builder.documents
     # The safe parser: the round-trip one also gathers comments, three times slower.
     yaml = YAML(typ="safe", pure=True)
     yaml.Scanner = LinearScanner
