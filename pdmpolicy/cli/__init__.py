@@ -25,6 +25,7 @@ from pdmpolicy.errors import InputError, UsageError
 COMMANDS: tuple[str, ...] = (
     "check",
     "render",
+    "status",
     "explain",
     "manifests",
     "verify",

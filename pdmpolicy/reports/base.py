@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from pdmpolicy.config import PolicySet
 from pdmpolicy.findings import Finding
 from pdmpolicy.policies.base import EnvironmentView, Waiver
 
@@ -34,4 +35,6 @@ class ReportInput:
     extra_sections: tuple[str, ...] = field(default=())
     """Markdown blocks added to the merge-request note (e.g. the behavioural diff)."""
     link_base: str | None = None
+    policy_set: PolicySet | None = None
+    """The policy set checked, for the rollout plan in the note (its soak days)."""
     """Prefix that turns `path#Lline` into a link on GitLab (`<project>/-/blob/<sha>/`)."""

@@ -13,6 +13,7 @@ from pdmpolicy.graph import mermaid
 from pdmpolicy.policies.base import executors
 from pdmpolicy.reports.base import ReportInput
 from pdmpolicy.reports.text import summary_line
+from pdmpolicy.rollout.report import note_section
 
 MARKER = "<!-- pdmpolicy-note -->"
 """Identifies the note on a merge request, so it is updated rather than posted again."""
@@ -130,6 +131,7 @@ def render_markdown(report: ReportInput) -> str:
     for section in report.extra_sections:
         lines += [section.rstrip("\n"), ""]
     lines += _environments(report)
+    lines += note_section(report)
     lines += _waivers(report)
     lines += _graphs(report)
     return "\n".join(lines).rstrip("\n") + "\n"
