@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "check",
     "render",
     "status",
+    "advance",
     "explain",
     "manifests",
     "verify",
