@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "render",
     "status",
     "advance",
+    "init",
     "explain",
     "manifests",
     "verify",

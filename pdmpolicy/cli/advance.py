@@ -52,7 +52,6 @@ def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pdmpolicy.atomic import write_files
-    from pdmpolicy.findings import counts
     from pdmpolicy.render import drift, rendered_files, write_all
     from pdmpolicy.reports import REPORTERS, ReportInput
     from pdmpolicy.rollout.advance import plan_moves
@@ -97,11 +96,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"{move.environment}: {move.old} -> {move.new}")
         for change in move.rewrite.changes:
             print(f"  {change}")
-    summary = counts(outcome.findings)
-    print(
-        f"check (full policy set, current files as the base): {summary['errors']} errors; "
-        "the result may be merged"
-    )
+    print("check (full policy set, current files as the base): clean for the files written")
+    if outcome.standing:
+        print(
+            f"note: {len(outcome.standing)} error-level finding(s) that stood before still "
+            "stand in other files (`pdmpolicy check` lists them)"
+        )
     if args.dry_run:
         sys.stdout.write(outcome.diff())
         for item in drift(project.root, files):

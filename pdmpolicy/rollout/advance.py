@@ -71,6 +71,8 @@ class Outcome:
     refusals: list[Refusal] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    standing: list[Finding] = field(default_factory=list)
+    """Error-level findings elsewhere that stood before the move and still do."""
     project: Project | None = None
     """The project as it would be after the moves (for rendering)."""
 
@@ -143,7 +145,8 @@ def downstream_moves(project: Project, name: str, target: int, today: dt.date) -
     return moves
 
 
-def _build(path: str, text: str) -> Environment:
+def build_environment_text(path: str, text: str) -> Environment:
+    """The model of an environment file's text; InputError when it is not valid."""
     doc = parse_document(path, text.encode("utf-8"))
     problems: list[Problem] = [*validate_shape(doc)]
     if not problems:
@@ -201,7 +204,7 @@ def plan_moves(
         except CannotBuild as exc:
             outcome.refusals.append(Refusal("advance", str(exc), None))
             return outcome
-        environments[env_name] = _build(path, result.text)
+        environments[env_name] = build_environment_text(path, result.text)
         old = view.environment.step
         new = ROLLOUT_STEPS[step]
         outcome.moves.append(Move(env_name, old, new, path, before, result.text, result))
@@ -211,7 +214,36 @@ def plan_moves(
                 "lines the step does not touch may be re-indented (see the diff)"
             )
     after = Project(project.root, views_of(list(environments.values())), project.policy_set)
-    findings = evaluate(after, today, base=project.views)
-    outcome.findings = [f for f in findings if f.severity == "error" and not f.waived]
+    outcome.findings, outcome.standing = blocking(
+        project, after, today, {move.path for move in outcome.moves}
+    )
     outcome.project = after
     return outcome
+
+
+def _errors(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.severity == "error" and not f.waived]
+
+
+def blocking(
+    before: Project, after: Project, today: dt.date, written: set[str]
+) -> tuple[list[Finding], list[Finding]]:
+    """The error-level findings that forbid writing `written` (any in those files, and any
+    the change brings elsewhere), and the ones that stood before and still stand elsewhere.
+
+    `after` is checked against `before` as the base, as its merge request will be.
+    """
+    found = _errors(evaluate(after, today, base=before.views))
+    try:
+        earlier = {
+            (f.policy, f.loc.path, f.message)
+            for f in _errors(evaluate(before, today, base=before.views))
+        }
+    except InputError:
+        earlier = set()
+    stops = [
+        f
+        for f in found
+        if f.loc.path in written or (f.policy, f.loc.path, f.message) not in earlier
+    ]
+    return stops, [f for f in found if f not in stops]
