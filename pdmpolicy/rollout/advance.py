@@ -204,7 +204,14 @@ def plan_moves(
         except CannotBuild as exc:
             outcome.refusals.append(Refusal("advance", str(exc), None))
             return outcome
-        environments[env_name] = build_environment_text(path, result.text)
+        try:
+            environments[env_name] = build_environment_text(path, result.text)
+        except InputError as exc:
+            problems = "; ".join(f"{p.loc}: {p.message}" for p in exc.problems)
+            outcome.refusals.append(
+                Refusal("advance", f"the rewritten {path} would not be valid: {problems}", None)
+            )
+            return outcome
         old = view.environment.step
         new = ROLLOUT_STEPS[step]
         outcome.moves.append(Move(env_name, old, new, path, before, result.text, result))

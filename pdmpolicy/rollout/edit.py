@@ -140,6 +140,8 @@ def _add_dry_run(edit: _Edit) -> None:
 
 
 def _remove_dry_runs(edit: _Edit) -> None:
+    if set(edit.jobs) <= set(edit.dry_runs):
+        return  # a file needs a job; vm allows dry runs
     for name in list(edit.dry_runs):
         edit.references(name, _needs(edit.jobs[name]) or [])
         y.delete(edit.jobs, name)
@@ -204,6 +206,7 @@ def _dry_run_to_executor(edit: _Edit) -> None:
 def _executor_to_dry_run(edit: _Edit) -> None:
     """kubernetes-after-vm -> dry-run: the Kubernetes executor only shows what it would do."""
     if edit.passive:
+        _add_dry_run(edit)  # the step needs one, executors or not
         return
     edit.need("dry-run", "vm", "kube")
     assert edit.vm is not None and edit.kube is not None
