@@ -18,6 +18,17 @@ ROLLOUT_STEPS: tuple[str, ...] = (
 
 RUNNERS = ("vm", "kubernetes", "generic")
 KCTL_STAGES = ("main", "cny")
+
+
+def named_stage(name: str) -> str | None:
+    """The k-ctl stage an environment or cluster name says (`gstg-cny` -> `cny`), or None
+    when it says none (the main stage, or any)."""
+    for stage in KCTL_STAGES[1:]:
+        if name.endswith(f"-{stage}"):
+            return stage
+    return None
+
+
 KCTL_ACTIONS = ("upgrade", "template", "list")
 JOB_WHEN = ("on_success", "manual", "always", "on_failure")
 

@@ -25,6 +25,9 @@ from pdmpolicy.errors import InputError, UsageError
 COMMANDS: tuple[str, ...] = (
     "check",
     "render",
+    "status",
+    "advance",
+    "init",
     "explain",
     "manifests",
     "verify",

@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         today=today(args),
         link_base=args.link_base,
         extra_sections=sections,
+        policy_set=project.policy_set,
     )
     write_reports(args, report)
     return EXIT_FINDINGS if has_errors(findings) else EXIT_OK

@@ -28,13 +28,7 @@ def expected_stage(call: KctlCall, environment: str) -> str | None:
     the call needs `-s cny`, or it deploys to gstg's main stage. Elsewhere any stage goes
     (the canary shares its environment's database).
     """
-    for stage in names.KCTL_STAGES:
-        if stage == "main":
-            continue
-        suffix = f"-{stage}"
-        if (call.environment or "").endswith(suffix) or environment.endswith(suffix):
-            return stage
-    return None
+    return names.named_stage(call.environment or "") or names.named_stage(environment)
 
 
 class KctlEnvironmentMatch(Policy):

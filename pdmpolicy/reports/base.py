@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from pdmpolicy.config import PolicySet
 from pdmpolicy.findings import Finding
 from pdmpolicy.policies.base import EnvironmentView, PipelineView, Waiver
 
@@ -37,4 +38,6 @@ class ReportInput:
     """The pipelines checked, for the inventory of what was found in each (`check`,
     `verify`); empty for reports that check no pipeline."""
     link_base: str | None = None
+    policy_set: PolicySet | None = None
+    """The policy set checked, for the rollout plan in the note (its soak days)."""
     """Prefix that turns `path#Lline` into a link on GitLab (`<project>/-/blob/<sha>/`)."""

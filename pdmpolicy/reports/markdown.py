@@ -14,6 +14,7 @@ from pdmpolicy.policies.base import executors
 from pdmpolicy.reports.base import ReportInput
 from pdmpolicy.reports.inventory import inventory_markdown
 from pdmpolicy.reports.text import summary_line
+from pdmpolicy.rollout.report import note_section
 
 MARKER = "<!-- pdmpolicy-note -->"
 """Identifies the note on a merge request, so it is updated rather than posted again."""
@@ -132,6 +133,7 @@ def render_markdown(report: ReportInput) -> str:
         lines += [section.rstrip("\n"), ""]
     lines += _environments(report)
     lines += inventory_markdown(report, cell)
+    lines += note_section(report)
     lines += _waivers(report)
     lines += _graphs(report)
     return "\n".join(lines).rstrip("\n") + "\n"
