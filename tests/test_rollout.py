@@ -74,3 +74,9 @@ def test_init_refuses_a_second_executor_on_a_database(repo: Repo, run) -> None: 
     made = run("init", "pre", "--database", "pre", "--today", "2026-12-01")
     assert made.code == 0, made
     assert run("check", "--today", "2026-12-01").code == 0
+    # Editors validate the new file against the committed schema while people type.
+    written = (repo.root / "environments/pre.yml").read_text(encoding="utf-8")
+    assert (
+        written.splitlines()[0]
+        == "# yaml-language-server: $schema=../schemas/environment.schema.json"
+    )

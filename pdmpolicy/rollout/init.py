@@ -10,6 +10,7 @@ import re
 from pdmpolicy import names
 from pdmpolicy.config import PolicySet
 from pdmpolicy.errors import UsageError
+from pdmpolicy.formats import EDITOR_LINE, ENVIRONMENT_SCHEMA_PATH
 from pdmpolicy.policies.base import EnvironmentView, executors
 
 TIMEOUT = "10h"
@@ -21,6 +22,7 @@ def environment_text(
     name: str, database: str, upstream: str | None, today: dt.date, timeout: str
 ) -> str:
     return f"""\
+{EDITOR_LINE.format(path=ENVIRONMENT_SCHEMA_PATH)}
 # {name}: post-deployment migrations (PDMs) of database {database}.
 # `pdmpolicy status` shows where it is in the rollout and when it may move on;
 # `pdmpolicy advance {name}` rewrites this file for the next step (comments stay).
