@@ -129,3 +129,20 @@ def test_invalid_environment_at_the_base_is_reported_there(repo: Repo, run) -> N
     result = run("check", "--today", TODAY, "--base", "HEAD")
     assert result.code == 2
     assert "HEAD:environments/gstg.yml:" in result.err
+
+
+def test_a_step_left_on_the_day_it_was_entered_keeps_since(repo: Repo, run) -> None:  # type: ignore[no-untyped-def]
+    # gstg entered kubernetes-first today; an incident the same day moves it back. since is
+    # already today, the day of the change: nothing to update, nothing to flag.
+    _shipped(repo)
+    gstg = (REPO_ROOT / "environments" / "gstg.yml").read_text(encoding="utf-8")
+    today = gstg.replace("since: 2026-11-23", f"since: {TODAY}")
+    repo.env("gstg.yml", today)
+    repo.commit("gstg entered kubernetes-first today")
+    repo.env("gstg.yml", today.replace("step: kubernetes-first", "step: kubernetes-after-vm"))
+    result = run("check", "--today", TODAY, "--base", "HEAD", "--format", "json")
+    policies = {f["policy"] for f in json.loads(result.out)["findings"]}
+    assert "one-step-at-a-time" not in policies, result.out
+    # On a later day the same unchanged since is a mistake again.
+    later = run("check", "--today", "2026-11-27", "--base", "HEAD", "--format", "json")
+    assert "one-step-at-a-time" in {f["policy"] for f in json.loads(later.out)["findings"]}

@@ -107,7 +107,9 @@ class OneStepAtATime(Policy):
                         hint=f"wait until {(old.since + dt.timedelta(days=soak)).isoformat()}",
                         subject="soak",
                     )
-            if moved != 0 and env.since == old.since:
+            # A step entered today and left today (the way out of an incident on the day
+            # it started) keeps since: today is already the day of this change.
+            if moved != 0 and env.since == old.since != context.today:
                 yield Violation(
                     env.loc_of("since"),
                     f"{env.name} changes step but since still says {env.since.isoformat()}",
