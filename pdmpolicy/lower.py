@@ -180,12 +180,9 @@ def lower(environment: Environment, toolchain: Toolchain = DEFAULT) -> Pipeline:
         if provisional.effect(ci_job.name).is_executor and job.inherit_variables is None:
             ci_job = replace(ci_job, inherit_variables=False)
         jobs.append(ci_job)
-    order = {
-        name: i
-        for i, name in enumerate(
-            analyse(replace(pipeline, jobs=tuple(jobs)), toolchain).execution_order()
-        )
-    }
+    # The order depends on needs and stages only, which the change above leaves alone: the
+    # provisional analysis gives it without analysing every script a second time.
+    order = {name: i for i, name in enumerate(provisional.execution_order())}
     jobs.sort(key=lambda j: order[j.name])
     return replace(pipeline, jobs=tuple(jobs))
 
