@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import shlex
 import shutil
 import tempfile
@@ -633,6 +634,17 @@ def test_generated_toolchains_render_calls_that_read_back_as_declared(
     # And the analysis, reading the same toolchain, recognises what was declared: the VM
     # executor, the Kubernetes executor when the call applies for real, the dry run, and
     # whether the call waits for the migrations Job.
+    # Only where the three programs differ: a toolchain whose k-ctl, wait and VM commands are
+    # one program cannot be told apart by what a job runs (the section does not refuse that
+    # yet: see the note of this change).
+    programs = {
+        posixpath.basename(declared["kubernetes"]["command"][-1]),
+        posixpath.basename(wait["command"][0]),
+        posixpath.basename(declared["vm"]["command"][0]),
+    }
+    event(f"distinct programs: {len(programs) == 3}")
+    if len(programs) < 3:
+        return
     analysis = analyse(pipeline, toolchain)
     applies = kctl["action"] == "upgrade" and not kctl["dry_run"]
     expected = {"vm": VM, **({"k8s": KUBERNETES} if applies else {})}
