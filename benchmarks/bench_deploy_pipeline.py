@@ -400,9 +400,9 @@ def _process(args: list[str], cwd: Path) -> Callable[[], subprocess.CompletedPro
 
 
 def _figures(path: Path, runs: int, executors: frozenset[str] | None) -> dict[str, str]:
-    from pdmpolicy.analysis import analyse
-    from pdmpolicy.errors import InputError
+    from pdmpolicy.core.errors import InputError
     from pdmpolicy.gitlab import load_pipelines
+    from pdmpolicy.gitlab.analysis import analyse
     from pdmpolicy.prover.prover import prove
 
     row: dict[str, str] = {"lines": f"{len(path.read_text().splitlines()):,}"}

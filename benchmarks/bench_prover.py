@@ -22,9 +22,9 @@ import statistics
 import time
 from types import MappingProxyType
 
-from pdmpolicy.analysis import analyse
-from pdmpolicy.location import Loc
-from pdmpolicy.pipeline import CiJob, Need, Pipeline, ScriptLine
+from pdmpolicy.core.location import Loc
+from pdmpolicy.gitlab.analysis import analyse
+from pdmpolicy.gitlab.pipeline import CiJob, Need, Pipeline, ScriptLine
 from pdmpolicy.prover.explorer import explore
 from pdmpolicy.prover.prover import prove
 

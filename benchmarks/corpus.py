@@ -74,7 +74,7 @@ def _verify(project: Path) -> tuple[int, float, str]:
 
 def _load(project: Path) -> float:
     """Seconds `load_pipelines` alone takes (reading, includes, extends, the model)."""
-    from pdmpolicy.errors import InputError
+    from pdmpolicy.core.errors import InputError
     from pdmpolicy.gitlab import load_pipelines
 
     start = time.perf_counter()

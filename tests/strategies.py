@@ -14,8 +14,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from pdmpolicy.location import Loc
-from pdmpolicy.pipeline import Choice, CiJob, Need, Pipeline, ScriptLine
+from pdmpolicy.core.location import Loc
+from pdmpolicy.gitlab.pipeline import Choice, CiJob, Need, Pipeline, ScriptLine
 
 # ---------------------------------------------------------------------------------------
 # Pipelines for the prover: small GitLab CI pipelines built directly as Pipeline objects

@@ -16,13 +16,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pdmpolicy.analysis import DRY_RUN, KUBERNETES, NONE, UNKNOWN, VM, Analysis, analyse
-from pdmpolicy.load import Document, parse_text
-from pdmpolicy.location import Loc
-from pdmpolicy.lower import PIPELINE_STAGES, lower
-from pdmpolicy.model import build_environment
-from pdmpolicy.pipeline import Choice, CiJob, Need, Pipeline, ScriptLine, Variable
-from pdmpolicy.schema import check_references, validate_shape
+from pdmpolicy.core.location import Loc
+from pdmpolicy.environments.load import Document, parse_text
+from pdmpolicy.environments.lower import PIPELINE_STAGES, lower
+from pdmpolicy.environments.model import build_environment
+from pdmpolicy.environments.schema import check_references, validate_shape
+from pdmpolicy.gitlab.analysis import DRY_RUN, KUBERNETES, NONE, UNKNOWN, VM, Analysis, analyse
+from pdmpolicy.gitlab.pipeline import Choice, CiJob, Need, Pipeline, ScriptLine, Variable
 
 HEAD = """\
 environment: gstg

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from pdmpolicy.config import load_policy_set
-from pdmpolicy.errors import InputError
+from pdmpolicy.core.errors import InputError
 from pdmpolicy.policies import REGISTRY
 from pdmpolicy.policies.examples import GSTG
+from pdmpolicy.policyset.config import load_policy_set
 from tests.conftest import Repo, Result
 
 TODAY = "2026-11-26"

@@ -12,12 +12,21 @@ from typing import Any
 
 import pytest
 
-from pdmpolicy.analysis import DECLARED, DRY_RUN, KUBERNETES, NONE, RAILS, UNKNOWN, VM, analyse
-from pdmpolicy.effects import MAX_SCRIPT_DEPTH, MAX_SCRIPT_FILES
-from pdmpolicy.location import Loc
-from pdmpolicy.lower import PIPELINE_STAGES
-from pdmpolicy.pipeline import CiJob, Need, Pipeline, ScriptLine, Variable
-from pdmpolicy.toolchain import (
+from pdmpolicy.core.location import Loc
+from pdmpolicy.environments.lower import PIPELINE_STAGES
+from pdmpolicy.gitlab.analysis import (
+    DECLARED,
+    DRY_RUN,
+    KUBERNETES,
+    NONE,
+    RAILS,
+    UNKNOWN,
+    VM,
+    analyse,
+)
+from pdmpolicy.gitlab.effects import MAX_SCRIPT_DEPTH, MAX_SCRIPT_FILES
+from pdmpolicy.gitlab.pipeline import CiJob, Need, Pipeline, ScriptLine, Variable
+from pdmpolicy.policyset.toolchain import (
     DEFAULT,
     KubernetesExecutor,
     Toolchain,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from hypothesis import given, note
 
-from pdmpolicy.analysis import DRY_RUN, NONE, UNKNOWN, analyse
-from pdmpolicy.location import Loc
-from pdmpolicy.lower import PIPELINE_STAGES
-from pdmpolicy.pipeline import CiJob, Pipeline, ScriptLine
+from pdmpolicy.core.location import Loc
+from pdmpolicy.environments.lower import PIPELINE_STAGES
+from pdmpolicy.gitlab.analysis import DRY_RUN, NONE, UNKNOWN, analyse
+from pdmpolicy.gitlab.pipeline import CiJob, Pipeline, ScriptLine
 from tests.strategies import HARMLESS_COMMANDS, HiddenScript, hidden_scripts
 
 

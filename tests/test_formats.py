@@ -12,13 +12,13 @@ import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
-from pdmpolicy import formats
 from pdmpolicy.cli import main
-from pdmpolicy.findings import Finding
-from pdmpolicy.location import Loc
+from pdmpolicy.core.findings import Finding
+from pdmpolicy.core.location import Loc
+from pdmpolicy.docgen import formats
 from tests.conftest import REPO_ROOT
 
-REGENERATE = "regenerate: python -m pdmpolicy.formats"
+REGENERATE = "regenerate: python -m pdmpolicy.docgen.formats"
 
 
 @pytest.mark.parametrize(

@@ -22,16 +22,16 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import SafeConstructor
 
-from pdmpolicy.analysis import analyse
-from pdmpolicy.errors import InputError
+from pdmpolicy.core.errors import InputError
+from pdmpolicy.core.location import Loc
+from pdmpolicy.environments.lower import lower, parent
+from pdmpolicy.environments.project import load_environments
 from pdmpolicy.gitlab import load_pipelines
+from pdmpolicy.gitlab.analysis import analyse
+from pdmpolicy.gitlab.pipeline import CiJob, Pipeline
 from pdmpolicy.gitlab.yaml import ALIAS_NODE_BUDGET, resolve_plain, ruby_text
-from pdmpolicy.location import Loc
-from pdmpolicy.lower import lower, parent
-from pdmpolicy.pipeline import CiJob, Pipeline
+from pdmpolicy.output.render import emit
 from pdmpolicy.policies.examples import GSTG, GSTG_CNY, GSTG_CNY_EXECUTOR, GSTG_FIRST, changed
-from pdmpolicy.project import load_environments
-from pdmpolicy.render import emit
 from tests.conftest import REPO_ROOT, Repo
 
 FIXTURES = REPO_ROOT / "tests/fixtures/gitlab"

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from pdmpolicy import cli
-from pdmpolicy.errors import InputError
+from pdmpolicy.core.errors import InputError
 from pdmpolicy.gitlab import load_pipelines
 from tests.hostile.generated import CASES as GENERATED
 from tests.hostile.generated import VALID

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pdmpolicy.load import MAX_BYTES
+from pdmpolicy.environments.load import MAX_BYTES
 from tests.conftest import Repo, Result
 
 FIXTURES = Path(__file__).parent / "fixtures" / "invalid"

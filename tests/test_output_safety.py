@@ -31,19 +31,20 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from pdmpolicy import atomic, names, render
-from pdmpolicy.errors import InputError
+from pdmpolicy.core import names
+from pdmpolicy.core.errors import InputError
+from pdmpolicy.core.location import Loc
+from pdmpolicy.environments.load import CONTROL_IN_VALUE, parse_document
+from pdmpolicy.environments.lower import lower, parent
+from pdmpolicy.environments.model import Environment, build_environment
+from pdmpolicy.environments.project import load_project
+from pdmpolicy.environments.schema import check_references, validate_shape
+from pdmpolicy.gitlab.shell import commands
 from pdmpolicy.gitlab.yaml import Map, Node, Scalar, Seq, parse_documents
-from pdmpolicy.load import CONTROL_IN_VALUE, parse_document
-from pdmpolicy.location import Loc
-from pdmpolicy.lower import lower, parent
-from pdmpolicy.model import Environment, build_environment
+from pdmpolicy.output import atomic, render
+from pdmpolicy.output.render import emit, rendered_files, write_all
 from pdmpolicy.policies.examples import GSTG
-from pdmpolicy.project import load_project
-from pdmpolicy.render import emit, rendered_files, write_all
-from pdmpolicy.schema import check_references, validate_shape
-from pdmpolicy.shell import commands
-from pdmpolicy.toolchain import DEFAULT
+from pdmpolicy.policyset.toolchain import DEFAULT
 from tests.conftest import REPO_ROOT, Repo
 
 # --- Values: what an MR author may write -------------------------------------------------
@@ -286,7 +287,7 @@ ACCEPTED_TEXT = TEXT.filter(lambda value: CONTROL_IN_VALUE.search(value) is None
 def test_every_variable_value_reads_back_as_the_same_string(values: dict[str, str]) -> None:
     """Any value the loader lets through, straight through `emit`: the emitter alone quotes
     whatever a YAML 1.1 reader would take for something else."""
-    from pdmpolicy.pipeline import Pipeline, Variable
+    from pdmpolicy.gitlab.pipeline import Pipeline, Variable
 
     variables = tuple(Variable(name, value, Loc("x")) for name, value in values.items())
     pipeline = Pipeline("ci/x.yml", "x", ("deploy",), variables, ())
@@ -299,7 +300,7 @@ def test_every_variable_value_reads_back_as_the_same_string(values: dict[str, st
      ("2026-1-1", "'2026-1-1'"), (":sym", "':sym'"), ("tRuE", "'tRuE'"), ("a b", "a b")],
 )  # fmt: skip
 def test_yaml_1_1_literals_are_quoted_in_the_output(value: str, written: str) -> None:
-    from pdmpolicy.pipeline import Pipeline, Variable
+    from pdmpolicy.gitlab.pipeline import Pipeline, Variable
 
     pipeline = Pipeline("ci/x.yml", "x", ("deploy",), (Variable("A", value, Loc("x")),), ())
     assert f"\n  A: {written}\n" in emit(pipeline)
@@ -438,7 +439,7 @@ def test_a_render_killed_at_any_step_leaves_the_old_ci_or_the_new_one(
 
 KILL_WRAPPER = """
 import os, signal, sys
-from pdmpolicy import atomic
+from pdmpolicy.output import atomic
 point, count = sys.argv[1], int(sys.argv[2])
 calls = []
 def kill_at(module, name):

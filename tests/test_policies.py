@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 
+from pdmpolicy.docgen.policydocs import MANIFEST_SUFFIX
 from pdmpolicy.policies import REGISTRY
 from pdmpolicy.policies.examples import GSTG
-from pdmpolicy.policydocs import MANIFEST_SUFFIX
 from tests.conftest import Repo, Result
 
 TODAY = "2026-11-26"

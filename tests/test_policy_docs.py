@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from pdmpolicy import names
+from pdmpolicy.core import names
+from pdmpolicy.docgen.policydocs import all_policies_markdown, policy_markdown
 from pdmpolicy.policies import REGISTRY
 from pdmpolicy.policies.examples import GSTG
-from pdmpolicy.policydocs import all_policies_markdown, policy_markdown
 from tests.conftest import REPO_ROOT, Repo, Result
 
 DOCS = REPO_ROOT / "docs" / "policies.md"
-REGENERATE = "regenerate it: python -m pdmpolicy.policydocs > docs/policies.md"
+REGENERATE = "regenerate it: python -m pdmpolicy.docgen.policydocs > docs/policies.md"
 
 
 def test_docs_are_up_to_date() -> None:

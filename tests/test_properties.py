@@ -28,14 +28,14 @@ from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from pdmpolicy.engine import evaluate
-from pdmpolicy.errors import InputError
-from pdmpolicy.findings import Finding
+from pdmpolicy.core.errors import InputError
+from pdmpolicy.core.findings import Finding
+from pdmpolicy.environments.lower import PARENT_PATH, lower, parent
+from pdmpolicy.environments.project import Project, load_project
 from pdmpolicy.gitlab import load_pipelines
-from pdmpolicy.lower import PARENT_PATH, lower, parent
-from pdmpolicy.project import Project, load_project
+from pdmpolicy.output.render import rendered_files
+from pdmpolicy.policyset.engine import evaluate
 from pdmpolicy.prover.prover import prove
-from pdmpolicy.render import rendered_files
 from tests.conftest import REPO_ROOT
 from tests.strategies import (
     ROLLOUT,

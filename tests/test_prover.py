@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from pdmpolicy.analysis import analyse
-from pdmpolicy.load import parse_document
-from pdmpolicy.location import Loc
-from pdmpolicy.lower import lower
-from pdmpolicy.model import build_environment
-from pdmpolicy.pipeline import Choice, Pipeline
+from pdmpolicy.core.location import Loc
+from pdmpolicy.environments.load import parse_document
+from pdmpolicy.environments.lower import lower
+from pdmpolicy.environments.model import build_environment
+from pdmpolicy.environments.schema import check_references, validate_shape
+from pdmpolicy.gitlab.analysis import analyse
+from pdmpolicy.gitlab.pipeline import Choice, Pipeline
 from pdmpolicy.policies.examples import GSTG, GSTG_CNY, GSTG_CNY_EXECUTOR, GSTG_FIRST, changed
 from pdmpolicy.prover import counterexample as mechanisms
 from pdmpolicy.prover.counterexample import Counterexample
@@ -38,7 +39,6 @@ from pdmpolicy.prover.model import (
     valid,
 )
 from pdmpolicy.prover.prover import Proof, prove
-from pdmpolicy.schema import check_references, validate_shape
 from tests.strategies import ci_job, job_loc, pipeline_of
 
 REPO = Path(__file__).resolve().parent.parent

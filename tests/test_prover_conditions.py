@@ -14,7 +14,7 @@ from typing import ClassVar
 from hypothesis import assume, event, given, note
 from hypothesis import strategies as st
 
-from pdmpolicy.pipeline import Choice, CiJob, Pipeline, RuleCase, Variable
+from pdmpolicy.gitlab.pipeline import Choice, CiJob, Pipeline, RuleCase, Variable
 from pdmpolicy.prover.conditions import Conditions
 from pdmpolicy.prover.explorer import explore_model
 from pdmpolicy.prover.model import ExecutionModel, Instance

@@ -8,7 +8,7 @@ from __future__ import annotations
 from hypothesis import assume, event, given, note
 from hypothesis import strategies as st
 
-from pdmpolicy.pipeline import Choice, CiJob
+from pdmpolicy.gitlab.pipeline import Choice, CiJob
 from pdmpolicy.prover.explorer import explore
 from pdmpolicy.prover.model import ExecutionModel
 from pdmpolicy.prover.parts import cone, extend, parts, rows

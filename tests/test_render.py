@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from pdmpolicy import atomic
+from pdmpolicy.output import atomic
 from pdmpolicy.policies.examples import GSTG, GSTG_FIRST, changed
 from tests.conftest import Repo
 

@@ -20,13 +20,13 @@ from typing import Any
 from hypothesis import assume, event, given, note, settings
 from hypothesis import strategies as st
 
-from pdmpolicy import names
-from pdmpolicy.analysis import analyse
-from pdmpolicy.engine import evaluate
-from pdmpolicy.lower import lower
-from pdmpolicy.model import Environment, Job
-from pdmpolicy.names import ROLLOUT_STEPS, SKIP_VARIABLE
-from pdmpolicy.project import Project, load_project
+from pdmpolicy.core import names
+from pdmpolicy.core.names import ROLLOUT_STEPS, SKIP_VARIABLE
+from pdmpolicy.environments.lower import lower
+from pdmpolicy.environments.model import Environment, Job
+from pdmpolicy.environments.project import Project, load_project
+from pdmpolicy.gitlab.analysis import analyse
+from pdmpolicy.policyset.engine import evaluate
 from pdmpolicy.rollout.advance import Outcome, plan_moves
 from pdmpolicy.rollout.plan import status
 from tests.conftest import REPO_ROOT

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pdmpolicy.location import Loc
-from pdmpolicy.shell import Command, ShellSyntaxError, commands, read_script
+from pdmpolicy.core.location import Loc
+from pdmpolicy.gitlab.shell import Command, ShellSyntaxError, commands, read_script
 
 
 def read(*lines: str) -> list[Command]:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from pdmpolicy.cli.common import use_colour
-from pdmpolicy.findings import Finding
-from pdmpolicy.location import Loc
+from pdmpolicy.core.findings import Finding
+from pdmpolicy.core.location import Loc
 from pdmpolicy.policies.examples import GSTG, changed
 from pdmpolicy.reports import REPORTERS, ReportInput
 from pdmpolicy.reports.text import TextStyle, render_text

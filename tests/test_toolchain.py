@@ -25,21 +25,21 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from pdmpolicy import names
-from pdmpolicy.analysis import KUBERNETES, VM, analyse
-from pdmpolicy.config import load_policy_set
-from pdmpolicy.errors import InputError
+from pdmpolicy.core import names
+from pdmpolicy.core.errors import InputError
+from pdmpolicy.core.location import Loc
+from pdmpolicy.environments.load import parse_document
+from pdmpolicy.environments.lower import lower
+from pdmpolicy.environments.model import build_environment
+from pdmpolicy.environments.project import load_project
 from pdmpolicy.gitlab import load_pipelines
-from pdmpolicy.load import parse_document
-from pdmpolicy.location import Loc
-from pdmpolicy.lower import lower
-from pdmpolicy.model import build_environment
+from pdmpolicy.gitlab.analysis import KUBERNETES, VM, analyse
+from pdmpolicy.gitlab.shell import commands
+from pdmpolicy.output.render import emit, rendered_files
 from pdmpolicy.policies import REGISTRY
 from pdmpolicy.policies.examples import GSTG_FIRST
-from pdmpolicy.project import load_project
-from pdmpolicy.render import emit, rendered_files
-from pdmpolicy.shell import commands
-from pdmpolicy.toolchain import DEFAULT, KubernetesCall, Toolchain, expand, match_words
+from pdmpolicy.policyset.config import load_policy_set
+from pdmpolicy.policyset.toolchain import DEFAULT, KubernetesCall, Toolchain, expand, match_words
 from tests.conftest import REPO_ROOT, Repo
 
 TODAY = "2026-11-26"
@@ -757,8 +757,8 @@ def test_toolchain_command_prints_the_toolchain_in_effect(repo: Repo, run: Any) 
 @settings(max_examples=max(25, settings.default.max_examples // 8))  # dev 25, ci 50
 @given(toolchain_sections())
 def test_printed_toolchains_read_back_to_themselves(section_and_declared: tuple[str, Any]) -> None:
-    from pdmpolicy.render import dump_yaml
-    from pdmpolicy.toolchain_section import section
+    from pdmpolicy.output.render import dump_yaml
+    from pdmpolicy.policyset.toolchain_section import section
 
     toolchain = read_back_section(section_and_declared[0])
     assert read_back_section(dump_yaml({"toolchain": section(toolchain)})) == toolchain

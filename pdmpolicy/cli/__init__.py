@@ -20,7 +20,7 @@ from types import ModuleType
 
 from pdmpolicy import __version__
 from pdmpolicy.cli.common import EXIT_INPUT, EXIT_OK, common_options
-from pdmpolicy.errors import InputError, UsageError
+from pdmpolicy.core.errors import InputError, UsageError
 
 COMMANDS: tuple[str, ...] = (
     "check",
@@ -94,7 +94,7 @@ def _input_errors_as_json(args: argparse.Namespace, error: InputError) -> None:
         outputs[args.output] = document
         to_stdout = False
     if outputs:
-        from pdmpolicy.atomic import write_files
+        from pdmpolicy.output.atomic import write_files
 
         write_files(outputs)
     if to_stdout:

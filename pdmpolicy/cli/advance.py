@@ -7,8 +7,8 @@ import sys
 from typing import TYPE_CHECKING
 
 from pdmpolicy.cli.common import EXIT_FINDINGS, EXIT_OK, load, today
-from pdmpolicy.errors import UsageError
-from pdmpolicy.names import ROLLOUT_STEPS
+from pdmpolicy.core.errors import UsageError
+from pdmpolicy.core.names import ROLLOUT_STEPS
 
 if TYPE_CHECKING:
     from pdmpolicy.cli.common import Subparsers
@@ -51,8 +51,8 @@ def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdmpolicy.atomic import write_files
-    from pdmpolicy.render import drift, rendered_files, write_all
+    from pdmpolicy.output.atomic import write_files
+    from pdmpolicy.output.render import drift, rendered_files, write_all
     from pdmpolicy.reports import REPORTERS, ReportInput
     from pdmpolicy.rollout.advance import plan_moves
 

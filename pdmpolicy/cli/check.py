@@ -18,9 +18,9 @@ from pdmpolicy.cli.common import (
 
 if TYPE_CHECKING:
     from pdmpolicy.cli.common import Subparsers
-    from pdmpolicy.findings import Finding
+    from pdmpolicy.core.findings import Finding
+    from pdmpolicy.environments.project import Project
     from pdmpolicy.policies.base import EnvironmentView
-    from pdmpolicy.project import Project
 
 
 def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -53,10 +53,10 @@ def _base_diff(
     findings: list[Finding],
 ) -> str:
     """The behavioural diff against the base, with the policies evaluated there too."""
-    from pdmpolicy.diff import behaviour_diff
-    from pdmpolicy.engine import evaluate
-    from pdmpolicy.errors import InputError
-    from pdmpolicy.project import Project
+    from pdmpolicy.core.errors import InputError
+    from pdmpolicy.environments.project import Project
+    from pdmpolicy.policyset.engine import evaluate
+    from pdmpolicy.reports.diff import behaviour_diff
 
     base_project = Project(project.root, base, project.policy_set)
     try:
@@ -69,9 +69,9 @@ def _base_diff(
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdmpolicy.engine import evaluate
+    from pdmpolicy.environments.project import load_base
     from pdmpolicy.policies.base import pipeline_view
-    from pdmpolicy.project import load_base
+    from pdmpolicy.policyset.engine import evaluate
     from pdmpolicy.reports import ReportInput
 
     project = load(args)

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
-    from pdmpolicy.findings import Finding
-    from pdmpolicy.project import Project
+    from pdmpolicy.core.findings import Finding
+    from pdmpolicy.environments.project import Project
     from pdmpolicy.reports import Case, ReportInput
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
@@ -127,7 +127,7 @@ def common_options() -> argparse.ArgumentParser:
 
 
 def load(args: argparse.Namespace) -> Project:
-    from pdmpolicy.project import load_project
+    from pdmpolicy.environments.project import load_project
 
     return load_project(Path.cwd(), args.environments, args.policies)
 
@@ -138,7 +138,7 @@ def today(args: argparse.Namespace) -> dt.date:
 
 
 def has_errors(findings: list[Finding]) -> bool:
-    from pdmpolicy.findings import counts
+    from pdmpolicy.core.findings import counts
 
     return counts(findings)["errors"] > 0
 
@@ -161,7 +161,7 @@ def environment_cases(project: Project) -> tuple[Case, ...]:
 
 def write_reports(args: argparse.Namespace, report: ReportInput) -> None:
     """`--format` to standard output (or `--output`), and every `--report FORMAT=FILE`."""
-    from pdmpolicy.atomic import write_files
+    from pdmpolicy.output.atomic import write_files
     from pdmpolicy.reports import REPORTERS
     from pdmpolicy.reports.text import TextStyle, render_text
 

@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from pdmpolicy.cli.common import EXIT_OK, load
-from pdmpolicy.errors import UsageError
+from pdmpolicy.core.errors import UsageError
 
 if TYPE_CHECKING:
     from pdmpolicy.cli.common import Subparsers
@@ -25,7 +25,7 @@ def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdmpolicy.graph import explain
+    from pdmpolicy.reports.graph import explain
 
     project = load(args)
     for view in project.views:

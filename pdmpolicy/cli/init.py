@@ -32,9 +32,9 @@ def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdmpolicy.atomic import write_files
-    from pdmpolicy.project import Project, views_of
-    from pdmpolicy.render import rendered_files, write_all
+    from pdmpolicy.environments.project import Project, views_of
+    from pdmpolicy.output.atomic import write_files
+    from pdmpolicy.output.render import rendered_files, write_all
     from pdmpolicy.reports import REPORTERS, ReportInput
     from pdmpolicy.rollout.advance import blocking, build_environment_text
     from pdmpolicy.rollout.init import environment_text, refuse, timeout_for

@@ -19,8 +19,8 @@ from pdmpolicy.cli.common import (
 
 if TYPE_CHECKING:
     from pdmpolicy.cli.common import Subparsers
+    from pdmpolicy.environments.project import Project
     from pdmpolicy.manifests.model import ManifestFile
-    from pdmpolicy.project import Project
     from pdmpolicy.reports import Case
 
 
@@ -70,9 +70,9 @@ def _cases(project: Project, files: tuple[ManifestFile, ...]) -> tuple[Case, ...
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdmpolicy.engine import evaluate_manifests
     from pdmpolicy.manifests.read import STDIN, read_manifests
     from pdmpolicy.manifests.target import assign
+    from pdmpolicy.policyset.engine import evaluate_manifests
     from pdmpolicy.reports import ReportInput
     from pdmpolicy.reports.manifests import manifests_section
 

@@ -12,12 +12,12 @@ if TYPE_CHECKING:
 
 TOKEN_VARIABLE = "PDMPOLICY_GITLAB_TOKEN"  # noqa: S105 - a variable name, not a secret
 TIMEOUT = 10.0
-"""The defaults of `pdmpolicy.mrnote`, known without importing it (and through it the
+"""The defaults of `pdmpolicy.reports.mrnote`, known without importing it (and through it the
 reports) for every command; tests/test_startup.py keeps them equal."""
 
 
 def _seconds(text: str) -> float:
-    from pdmpolicy import mrnote
+    from pdmpolicy.reports import mrnote
 
     return mrnote.positive_seconds(text)
 
@@ -71,7 +71,7 @@ def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdmpolicy import mrnote
+    from pdmpolicy.reports import mrnote
 
     return mrnote.run(
         args.file,

@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from pdmpolicy.cli.common import EXIT_OK
-from pdmpolicy.errors import UsageError
+from pdmpolicy.core.errors import UsageError
 
 if TYPE_CHECKING:
     from pdmpolicy.cli.common import Subparsers
@@ -24,9 +24,9 @@ def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pdmpolicy.docgen.policydocs import policy_markdown
     from pdmpolicy.policies import REGISTRY
     from pdmpolicy.policies.plugins import BUILTIN
-    from pdmpolicy.policydocs import policy_markdown
 
     if args.name is None:
         width = max(len(name) for name in REGISTRY)

@@ -28,8 +28,8 @@ def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdmpolicy.engine import evaluate
-    from pdmpolicy.render import drift, rendered_files, write_all
+    from pdmpolicy.output.render import drift, rendered_files, write_all
+    from pdmpolicy.policyset.engine import evaluate
     from pdmpolicy.reports import REPORTERS, ReportInput
 
     project = load(args)

@@ -30,7 +30,7 @@ def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdmpolicy.formats import environment_json_schema, policy_set_json_schema
+    from pdmpolicy.docgen.formats import environment_json_schema, policy_set_json_schema
 
     if args.kind == "policy-set":
         from pdmpolicy.policies import REGISTRY

@@ -31,10 +31,10 @@ def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdmpolicy.config import load_policy_set
+    from pdmpolicy.output.render import dump_yaml
     from pdmpolicy.policies import REGISTRY
-    from pdmpolicy.render import dump_yaml
-    from pdmpolicy.toolchain_section import section
+    from pdmpolicy.policyset.config import load_policy_set
+    from pdmpolicy.policyset.toolchain_section import section
 
     policy_set = load_policy_set(args.policies, Path.cwd(), REGISTRY)
     source = policy_set.toolchain_file

@@ -15,14 +15,14 @@ from pdmpolicy.cli.common import (
     today,
     write_reports,
 )
-from pdmpolicy.errors import UsageError
+from pdmpolicy.core.errors import UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from pdmpolicy.cli.common import Subparsers
-    from pdmpolicy.findings import Finding
-    from pdmpolicy.pipeline import Pipeline
+    from pdmpolicy.core.findings import Finding
+    from pdmpolicy.gitlab.pipeline import Pipeline
 
 
 def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -76,7 +76,7 @@ the files, not from a policy): includes that were not read, duplicated keys."""
 
 
 def _input_warnings(pipelines: Iterable[Pipeline]) -> list[Finding]:
-    from pdmpolicy.findings import Finding
+    from pdmpolicy.core.findings import Finding
 
     return [
         Finding(
@@ -95,14 +95,14 @@ def _input_warnings(pipelines: Iterable[Pipeline]) -> list[Finding]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdmpolicy.analysis import analyse
-    from pdmpolicy.config import load_policy_set
-    from pdmpolicy.engine import evaluate_pipelines
-    from pdmpolicy.errors import InputError, Problem
-    from pdmpolicy.findings import Finding
+    from pdmpolicy.core.errors import InputError, Problem
+    from pdmpolicy.core.findings import Finding
     from pdmpolicy.gitlab import load_pipelines
+    from pdmpolicy.gitlab.analysis import analyse
     from pdmpolicy.policies import REGISTRY
     from pdmpolicy.policies.base import PipelineView
+    from pdmpolicy.policyset.config import load_policy_set
+    from pdmpolicy.policyset.engine import evaluate_pipelines
     from pdmpolicy.reports import Case, ReportInput
 
     root = Path.cwd()

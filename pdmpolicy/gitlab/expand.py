@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pdmpolicy.errors import InputError, Problem
+from pdmpolicy.core.errors import InputError, Problem
+from pdmpolicy.core.location import Loc
 from pdmpolicy.gitlab.yaml import ALIAS_NODE_BUDGET, Entry, Map, Node, Reference, Scalar, Seq
-from pdmpolicy.location import Loc
 
 MAX_REFERENCE_DEPTH = 10
 """GitLab resolves `!reference` tags nested up to ten levels deep."""

@@ -19,11 +19,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pdmpolicy.errors import InputError
+from pdmpolicy.core.errors import InputError
+from pdmpolicy.core.location import Loc
 from pdmpolicy.gitlab.expand import deep_merge
 from pdmpolicy.gitlab.inputs import Inputs, header_inputs, interpolate
 from pdmpolicy.gitlab.yaml import Map, Node, Scalar, Seq, describe, read_documents
-from pdmpolicy.location import Loc
 
 MAX_INCLUDES = 150
 """GitLab's default `ci_max_includes`: includes a pipeline may have, nested ones counted."""

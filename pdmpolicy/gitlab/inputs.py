@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import re
 
-from pdmpolicy.errors import InputError
+from pdmpolicy.core.errors import InputError
+from pdmpolicy.core.location import Loc
 from pdmpolicy.gitlab.yaml import Entry, Map, Node, Reference, Scalar, Seq, describe, ruby_text
-from pdmpolicy.location import Loc
 
 Inputs = dict[str, Node]
 Values = dict[str, Node | None]

@@ -22,22 +22,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import NoReturn
 
-from pdmpolicy import names
-from pdmpolicy.errors import InputError, Problem
+from pdmpolicy.core import names
+from pdmpolicy.core.errors import InputError, Problem
+from pdmpolicy.core.location import Loc
+from pdmpolicy.environments.load import display_path
 from pdmpolicy.gitlab.expand import expand
 from pdmpolicy.gitlab.include import merge_includes
-from pdmpolicy.gitlab.yaml import (
-    Map,
-    Node,
-    Scalar,
-    Seq,
-    describe,
-    read_documents,
-    ruby_text,
-)
-from pdmpolicy.load import display_path
-from pdmpolicy.location import Loc
-from pdmpolicy.pipeline import (
+from pdmpolicy.gitlab.pipeline import (
     Choice,
     CiJob,
     Need,
@@ -50,7 +41,16 @@ from pdmpolicy.pipeline import (
     Unsupported,
     Variable,
 )
-from pdmpolicy.shell import ShellSyntaxError, commands
+from pdmpolicy.gitlab.shell import ShellSyntaxError, commands
+from pdmpolicy.gitlab.yaml import (
+    Map,
+    Node,
+    Scalar,
+    Seq,
+    describe,
+    read_documents,
+    ruby_text,
+)
 
 DEFAULT_STAGES = ("build", "test", "deploy")
 PRE_STAGE = ".pre"

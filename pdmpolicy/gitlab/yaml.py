@@ -35,15 +35,15 @@ from ruamel.yaml.events import (
     SequenceStartEvent,
 )
 
-from pdmpolicy.errors import InputError
-from pdmpolicy.load import (
+from pdmpolicy.core.errors import InputError
+from pdmpolicy.core.location import Loc
+from pdmpolicy.environments.load import (
     CONTROL_IN_VALUE,
     LinearScanner,
     decode_text,
     display_path,
     read_limited,
 )
-from pdmpolicy.location import Loc
 
 MAX_BYTES = 1024 * 1024
 """Larger CI files are refused: GitLab's own limit is a few MiB, real files are far smaller."""

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pdmpolicy import location
-from pdmpolicy.location import Loc
+from pdmpolicy.core import location
+from pdmpolicy.core.location import Loc
 
 
 @dataclass(frozen=True)

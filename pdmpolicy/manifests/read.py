@@ -31,9 +31,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from pdmpolicy.errors import InputError, Problem, UsageError
-from pdmpolicy.load import decode_text, display_path, syntax_error
-from pdmpolicy.location import Loc, key_loc, node_loc
+from pdmpolicy.core.errors import InputError, Problem, UsageError
+from pdmpolicy.core.location import Loc, key_loc, node_loc
+from pdmpolicy.environments.load import decode_text, display_path, syntax_error
 from pdmpolicy.manifests.model import Origin, Resource
 
 MAX_FILE_BYTES = 32 * 1024 * 1024

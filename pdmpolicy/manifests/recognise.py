@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pdmpolicy.location import Loc
+from pdmpolicy.core.location import Loc
 from pdmpolicy.manifests.model import Container, MigrationsJob, Resource
 
 MIGRATIONS_LABEL = ("app", "migrations")

@@ -21,11 +21,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
-from pdmpolicy.errors import UsageError
+from pdmpolicy.core.errors import UsageError
+from pdmpolicy.environments.model import Environment
 from pdmpolicy.manifests.model import ManifestFile
 from pdmpolicy.manifests.read import STDIN_PATH, ManifestSource
 from pdmpolicy.manifests.recognise import recognise
-from pdmpolicy.model import Environment
 
 
 def infer_environment(path: str, environments: Sequence[Environment]) -> tuple[str | None, str]:

@@ -12,11 +12,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pdmpolicy.analysis import Analysis
-from pdmpolicy.location import Loc
-from pdmpolicy.model import Environment
-from pdmpolicy.pipeline import Pipeline
-from pdmpolicy.toolchain import DEFAULT, Toolchain
+from pdmpolicy.core.location import Loc
+from pdmpolicy.environments.model import Environment
+from pdmpolicy.gitlab.analysis import Analysis
+from pdmpolicy.gitlab.pipeline import Pipeline
+from pdmpolicy.policyset.toolchain import DEFAULT, Toolchain
 
 if TYPE_CHECKING:
     from pdmpolicy.manifests.model import ManifestFile

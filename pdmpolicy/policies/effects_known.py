@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pdmpolicy.analysis import JobEffect
+from pdmpolicy.gitlab.analysis import JobEffect
 from pdmpolicy.policies.base import (
     BOTH_LAYERS,
     Context,
@@ -14,7 +14,7 @@ from pdmpolicy.policies.base import (
     has_something_to_prove,
 )
 from pdmpolicy.policies.examples import GSTG
-from pdmpolicy.toolchain import Toolchain
+from pdmpolicy.policyset.toolchain import Toolchain
 
 _NOTIFY = """\
   gstg-announce:

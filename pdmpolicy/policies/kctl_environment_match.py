@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pdmpolicy import names
-from pdmpolicy.analysis import KctlCall
+from pdmpolicy.core import names
+from pdmpolicy.gitlab.analysis import KctlCall
 from pdmpolicy.policies.base import Context, Documentation, Policy, Violation
 from pdmpolicy.policies.examples import GSTG, changed
 

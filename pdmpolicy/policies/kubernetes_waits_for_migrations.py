@@ -6,8 +6,8 @@ import posixpath
 import shlex
 from collections.abc import Iterator, Sequence
 
-from pdmpolicy.analysis import KUBERNETES, JobEffect, KctlCall
-from pdmpolicy.pipeline import ScriptLine
+from pdmpolicy.gitlab.analysis import KUBERNETES, JobEffect, KctlCall
+from pdmpolicy.gitlab.pipeline import ScriptLine
 from pdmpolicy.policies.base import (
     BOTH_LAYERS,
     Context,

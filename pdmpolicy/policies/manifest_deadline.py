@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pdmpolicy import names
-from pdmpolicy.location import Loc
+from pdmpolicy.core import names
+from pdmpolicy.core.location import Loc
 from pdmpolicy.policies.base import (
     MANIFESTS_LAYER,
     Context,

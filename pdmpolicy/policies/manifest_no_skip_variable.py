@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pdmpolicy import names
+from pdmpolicy.core import names
 from pdmpolicy.policies.base import (
     MANIFESTS_LAYER,
     Context,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from pdmpolicy.location import Loc
+from pdmpolicy.core.location import Loc
 from pdmpolicy.policies.base import (
     MANIFESTS_LAYER,
     Context,

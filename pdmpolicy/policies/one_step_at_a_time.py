@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
-from pdmpolicy.names import ROLLOUT_STEPS
+from pdmpolicy.core.names import ROLLOUT_STEPS
 from pdmpolicy.policies.base import Context, Documentation, Option, Policy, Violation
 from pdmpolicy.policies.examples import GSTG, changed
 

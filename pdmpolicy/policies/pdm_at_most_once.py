@@ -5,9 +5,9 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterator
 
-from pdmpolicy.analysis import Analysis, JobEffect
-from pdmpolicy.location import Loc
-from pdmpolicy.pipeline import Unsupported
+from pdmpolicy.core.location import Loc
+from pdmpolicy.gitlab.analysis import Analysis, JobEffect
+from pdmpolicy.gitlab.pipeline import Unsupported
 from pdmpolicy.policies.base import (
     BOTH_LAYERS,
     Context,
@@ -17,9 +17,9 @@ from pdmpolicy.policies.base import (
     has_something_to_prove,
 )
 from pdmpolicy.policies.examples import GSTG, changed
+from pdmpolicy.policyset.toolchain import Toolchain
 from pdmpolicy.prover.model import AFTER_FAILURE, OVERLAP, RETRIED
 from pdmpolicy.prover.prover import prove
-from pdmpolicy.toolchain import Toolchain
 
 # The Kubernetes executor made manual and left unordered: a person can play it while the
 # VM executor runs, or after it failed.

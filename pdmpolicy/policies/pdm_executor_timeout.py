@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pdmpolicy import names
+from pdmpolicy.core import names
 from pdmpolicy.policies.base import (
     BOTH_LAYERS,
     Context,

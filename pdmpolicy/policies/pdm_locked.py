@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pdmpolicy.lower import RESOURCE_GROUP
+from pdmpolicy.environments.lower import RESOURCE_GROUP
 from pdmpolicy.policies.base import (
     BOTH_LAYERS,
     Context,

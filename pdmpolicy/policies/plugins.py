@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
-from pdmpolicy.errors import UsageError
+from pdmpolicy.core.errors import UsageError
 from pdmpolicy.policies.base import Documentation, Option, Policy
 
 GROUP = "pdmpolicy.policies"

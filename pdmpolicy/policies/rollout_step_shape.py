@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pdmpolicy.analysis import KUBERNETES, VM
-from pdmpolicy.pipeline import CiJob
+from pdmpolicy.gitlab.analysis import KUBERNETES, VM
+from pdmpolicy.gitlab.pipeline import CiJob
 from pdmpolicy.policies.base import (
     Context,
     Documentation,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pdmpolicy import names
-from pdmpolicy.analysis import KUBERNETES, JobEffect, KctlCall
+from pdmpolicy.core import names
+from pdmpolicy.gitlab.analysis import KUBERNETES, JobEffect, KctlCall
 from pdmpolicy.policies.base import (
     BOTH_LAYERS,
     Context,

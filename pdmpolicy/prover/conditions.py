@@ -31,7 +31,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from pdmpolicy.pipeline import CiJob, Pipeline
+from pdmpolicy.gitlab.pipeline import CiJob, Pipeline
 
 OTHER = "\x00other"
 """A non-empty value compared with nowhere."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pdmpolicy.location import Loc
+from pdmpolicy.core.location import Loc
 from pdmpolicy.prover.model import (
     AFTER_FAILURE,
     ALWAYS,

@@ -12,7 +12,7 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from pdmpolicy.pipeline import Pipeline
+from pdmpolicy.gitlab.pipeline import Pipeline
 from pdmpolicy.prover.counterexample import Counterexample, counterexample
 from pdmpolicy.prover.model import Event, ExecutionModel, RunState
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from functools import cached_property
 
-from pdmpolicy.analysis import analyse
-from pdmpolicy.location import Loc
-from pdmpolicy.pipeline import CiJob, Pipeline
+from pdmpolicy.core.location import Loc
+from pdmpolicy.gitlab.analysis import analyse
+from pdmpolicy.gitlab.pipeline import CiJob, Pipeline
 
 ON_SUCCESS = "on_success"
 ON_FAILURE = "on_failure"

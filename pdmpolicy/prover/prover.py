@@ -28,7 +28,7 @@ import itertools
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from pdmpolicy.pipeline import Pipeline
+from pdmpolicy.gitlab.pipeline import Pipeline
 from pdmpolicy.prover.conditions import Conditions
 from pdmpolicy.prover.counterexample import Counterexample, Graph, counterexample
 from pdmpolicy.prover.model import (

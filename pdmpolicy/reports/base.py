@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from pdmpolicy.config import PolicySet
-from pdmpolicy.findings import Finding
+from pdmpolicy.core.findings import Finding
 from pdmpolicy.policies.base import EnvironmentView, PipelineView, Waiver
+from pdmpolicy.policyset.config import PolicySet
 
 
 @dataclass(frozen=True)

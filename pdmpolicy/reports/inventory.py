@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pdmpolicy.analysis import JobEffect
-from pdmpolicy.errors import printable
+from pdmpolicy.core.errors import printable
+from pdmpolicy.gitlab.analysis import JobEffect
 from pdmpolicy.policies.base import PipelineView, has_something_to_prove
 from pdmpolicy.reports.base import ReportInput
 

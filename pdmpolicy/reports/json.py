@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from pdmpolicy.findings import counts
+from pdmpolicy.core.findings import counts
 from pdmpolicy.reports.base import ReportInput
 from pdmpolicy.reports.inventory import inventory_json
 

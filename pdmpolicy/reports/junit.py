@@ -12,7 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
-from pdmpolicy.findings import Finding
+from pdmpolicy.core.findings import Finding
 from pdmpolicy.reports.base import Case, ReportInput
 
 

@@ -8,10 +8,10 @@ answer and keeps detail folded.
 
 from __future__ import annotations
 
-from pdmpolicy.findings import Finding, counts
-from pdmpolicy.graph import mermaid
+from pdmpolicy.core.findings import Finding, counts
 from pdmpolicy.policies.base import executors
 from pdmpolicy.reports.base import ReportInput
+from pdmpolicy.reports.graph import mermaid
 from pdmpolicy.reports.inventory import inventory_markdown
 from pdmpolicy.reports.text import summary_line
 from pdmpolicy.rollout.report import note_section

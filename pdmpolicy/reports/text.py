@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pdmpolicy.errors import printable
-from pdmpolicy.findings import Finding, counts
+from pdmpolicy.core.errors import printable
+from pdmpolicy.core.findings import Finding, counts
 from pdmpolicy.reports.base import ReportInput
 from pdmpolicy.reports.inventory import inventory_text
 

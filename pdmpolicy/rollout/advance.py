@@ -14,14 +14,15 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pdmpolicy.engine import evaluate
-from pdmpolicy.errors import InputError, Problem
-from pdmpolicy.findings import Finding
-from pdmpolicy.load import parse_document
-from pdmpolicy.model import Environment, build_environment
-from pdmpolicy.names import ROLLOUT_STEPS
+from pdmpolicy.core.errors import InputError, Problem
+from pdmpolicy.core.findings import Finding
+from pdmpolicy.core.names import ROLLOUT_STEPS
+from pdmpolicy.environments.load import parse_document
+from pdmpolicy.environments.model import Environment, build_environment
+from pdmpolicy.environments.project import Project, views_of
+from pdmpolicy.environments.schema import check_references, validate_shape
 from pdmpolicy.policies.base import EnvironmentView, executors
-from pdmpolicy.project import Project, views_of
+from pdmpolicy.policyset.engine import evaluate
 from pdmpolicy.rollout.edit import CannotBuild, Rewrite, rewrite
 from pdmpolicy.rollout.plan import (
     PROMOTION_ORDER,
@@ -31,7 +32,6 @@ from pdmpolicy.rollout.plan import (
     states_of,
     timeline,
 )
-from pdmpolicy.schema import check_references, validate_shape
 
 
 @dataclass(frozen=True)

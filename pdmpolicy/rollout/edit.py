@@ -21,8 +21,8 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import ScalarString
 
-from pdmpolicy import names
-from pdmpolicy.analysis import KUBERNETES, VM
+from pdmpolicy.core import names
+from pdmpolicy.gitlab.analysis import KUBERNETES, VM
 from pdmpolicy.policies.base import EnvironmentView
 from pdmpolicy.rollout import yamledit as y
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from pdmpolicy import names
-from pdmpolicy.config import PolicySet
-from pdmpolicy.errors import UsageError
-from pdmpolicy.formats import EDITOR_LINE, ENVIRONMENT_SCHEMA_PATH
+from pdmpolicy.core import names
+from pdmpolicy.core.errors import UsageError
+from pdmpolicy.docgen.formats import EDITOR_LINE, ENVIRONMENT_SCHEMA_PATH
 from pdmpolicy.policies.base import EnvironmentView, executors
+from pdmpolicy.policyset.config import PolicySet
 
 TIMEOUT = "10h"
 """What PDMs historically needed on GitLab.com (raised to the policy's minimum if that is

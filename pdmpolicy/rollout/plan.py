@@ -13,9 +13,9 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from pdmpolicy.config import PolicySet
-from pdmpolicy.model import Environment
-from pdmpolicy.names import ROLLOUT_STEPS
+from pdmpolicy.core.names import ROLLOUT_STEPS
+from pdmpolicy.environments.model import Environment
+from pdmpolicy.policyset.config import PolicySet
 
 PROMOTION_ORDER = "promotion-order"
 ONE_STEP_AT_A_TIME = "one-step-at-a-time"

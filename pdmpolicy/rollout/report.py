@@ -12,9 +12,9 @@ import json
 import re
 from typing import TYPE_CHECKING
 
-from pdmpolicy.config import PolicySet
-from pdmpolicy.model import Environment
-from pdmpolicy.names import ROLLOUT_STEPS
+from pdmpolicy.core.names import ROLLOUT_STEPS
+from pdmpolicy.environments.model import Environment
+from pdmpolicy.policyset.config import PolicySet
 from pdmpolicy.rollout.plan import (
     ONE_STEP_AT_A_TIME,
     PROMOTION_ORDER,

@@ -3,7 +3,7 @@
 Each case is rendered with `pdmpolicy render` in a repository of its own (environments/,
 the project's policies/, then ci/), so the files executed are exactly what the renderer
 emits today, and the expectations come from the environment as declared, the policy
-statement in SPEC.md, and `pdmpolicy.analysis`.
+statement in SPEC.md, and `pdmpolicy.gitlab.analysis`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from pdmpolicy.model import Environment
+from pdmpolicy.environments.model import Environment
+from pdmpolicy.environments.project import load_project
 from pdmpolicy.policies.base import EnvironmentView
 from pdmpolicy.policies.examples import GSTG, GSTG_CNY_EXECUTOR, GSTG_FIRST
-from pdmpolicy.project import load_project
-from pdmpolicy.toolchain import DEFAULT
+from pdmpolicy.policyset.toolchain import DEFAULT
 from tests.e2e import harness
 
 TODAY = "2026-11-26"

@@ -25,8 +25,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from pdmpolicy import names
-from pdmpolicy.toolchain import DEFAULT
+from pdmpolicy.core import names
+from pdmpolicy.policyset.toolchain import DEFAULT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 TOOLS = REPO_ROOT / ".e2e-tools"

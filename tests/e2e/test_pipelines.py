@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from pdmpolicy import names
-from pdmpolicy.toolchain import DEFAULT
+from pdmpolicy.core import names
+from pdmpolicy.policyset.toolchain import DEFAULT
 from tests.e2e import harness
 from tests.e2e.cases import PARENT, STEP_EXECUTORS, TODAY, Case, case_ids, kctl_argv
 from tests.e2e.cases import kctl_variables as declared_kctl_variables

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pdmpolicy.project import load_project
-from pdmpolicy.render import rendered_files
+from pdmpolicy.environments.project import load_project
+from pdmpolicy.output.render import rendered_files
 from tests.e2e.harness import TRIGGER_VARIABLES, Call, Run, Workspace
 from tests.test_toolchain import override_repository
 

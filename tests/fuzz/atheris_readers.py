@@ -16,9 +16,9 @@ import sys
 import atheris  # type: ignore[import-untyped]
 
 with atheris.instrument_imports(include=["pdmpolicy", "ruamel"]):
-    from pdmpolicy.errors import InputError
+    from pdmpolicy.core.errors import InputError
+    from pdmpolicy.environments.load import decode_text, parse_document
     from pdmpolicy.gitlab.yaml import parse_documents
-    from pdmpolicy.load import decode_text, parse_document
 
 
 def one_input(data: bytes) -> None:

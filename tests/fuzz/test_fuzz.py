@@ -22,15 +22,15 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from pdmpolicy.analysis import analyse
-from pdmpolicy.engine import evaluate
-from pdmpolicy.errors import InputError
+from pdmpolicy.core.errors import InputError
+from pdmpolicy.environments.load import LinearScanner, parse_document
+from pdmpolicy.environments.project import load_project
 from pdmpolicy.gitlab import load_pipelines
+from pdmpolicy.gitlab.analysis import analyse
+from pdmpolicy.gitlab.shell import ShellSyntaxError, commands
 from pdmpolicy.gitlab.yaml import parse_documents
-from pdmpolicy.load import LinearScanner, parse_document
-from pdmpolicy.project import load_project
-from pdmpolicy.render import emit, rendered_files
-from pdmpolicy.shell import ShellSyntaxError, commands
+from pdmpolicy.output.render import emit, rendered_files
+from pdmpolicy.policyset.engine import evaluate
 from tests.fuzz.conftest import FUZZ, RAN
 from tests.hostile.generated import VALID
 
@@ -371,7 +371,7 @@ def test_project_check_and_render(
 @given(st.lists(st.one_of(shell_text, st.text(max_size=40)), min_size=1, max_size=4))
 def test_shell_reader(lines: list[str]) -> None:
     RAN["test_shell_reader"] += 1
-    from pdmpolicy.location import Loc
+    from pdmpolicy.core.location import Loc
 
     with contextlib.suppress(ShellSyntaxError):  # the shell would refuse it too
         commands([(line, Loc("x", i + 1, 1)) for i, line in enumerate(lines)])

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from pdmpolicy import load
-from pdmpolicy.errors import InputError
-from pdmpolicy.location import Loc
+from pdmpolicy.core.errors import InputError
+from pdmpolicy.core.location import Loc
+from pdmpolicy.environments import load
 from tests.fuzz.conftest import FUZZ, RAN
 from tests.fuzz.test_fuzz import YAML_PIECES, mutated, yaml_text
 from tests.hostile.generated import VALID

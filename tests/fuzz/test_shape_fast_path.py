@@ -13,9 +13,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pdmpolicy import schema
-from pdmpolicy.errors import InputError
-from pdmpolicy.load import parse_text
+from pdmpolicy.core.errors import InputError
+from pdmpolicy.environments import schema
+from pdmpolicy.environments.load import parse_text
 from tests.fuzz.conftest import FUZZ, RAN
 from tests.fuzz.test_fuzz import environment_trees, mutated
 from tests.hostile.generated import VALID

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pdmpolicy.names import format_duration, parse_duration
+from pdmpolicy.core.names import format_duration, parse_duration
 from pdmpolicy.policies.base import Context, Documentation, Option, Policy, Violation
 
 _ENVIRONMENT = """\

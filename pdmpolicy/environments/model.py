@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from pdmpolicy import names
-from pdmpolicy.load import Document
-from pdmpolicy.location import Loc, item_loc, key_loc, value_loc
-from pdmpolicy.schema import parse_date
+from pdmpolicy.core import names
+from pdmpolicy.core.location import Loc, item_loc, key_loc, value_loc
+from pdmpolicy.environments.load import Document
+from pdmpolicy.environments.schema import parse_date
 
 Locs = Mapping[str, Loc]
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from pdmpolicy.location import Loc
+from pdmpolicy.core.location import Loc
 
 Locs = Mapping[str, Loc]
 

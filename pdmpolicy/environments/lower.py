@@ -21,11 +21,11 @@ import shlex
 from dataclasses import replace
 from types import MappingProxyType
 
-from pdmpolicy import names
-from pdmpolicy.analysis import analyse
-from pdmpolicy.location import Loc
-from pdmpolicy.model import Environment, Job
-from pdmpolicy.pipeline import (
+from pdmpolicy.core import names
+from pdmpolicy.core.location import Loc
+from pdmpolicy.environments.model import Environment, Job
+from pdmpolicy.gitlab.analysis import analyse
+from pdmpolicy.gitlab.pipeline import (
     Artifacts,
     Choice,
     CiJob,
@@ -37,7 +37,7 @@ from pdmpolicy.pipeline import (
     Trigger,
     Variable,
 )
-from pdmpolicy.toolchain import DEFAULT, Toolchain
+from pdmpolicy.policyset.toolchain import DEFAULT, Toolchain
 
 PIPELINE_STAGES = (".pre", "build", "test", "deploy", ".post")
 CHILD_DIRECTORY = "ci/environments"

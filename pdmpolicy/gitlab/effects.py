@@ -21,10 +21,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pdmpolicy.location import Loc
-from pdmpolicy.pipeline import Variable
-from pdmpolicy.shell import _SHELLS, OUTPUT, Command, read_script
-from pdmpolicy.toolchain import KubernetesExecutor, Toolchain
+from pdmpolicy.core.location import Loc
+from pdmpolicy.gitlab.pipeline import Variable
+from pdmpolicy.gitlab.shell import _SHELLS, OUTPUT, Command, read_script
+from pdmpolicy.policyset.toolchain import KubernetesExecutor, Toolchain
 
 KUBERNETES = "kubernetes"
 VM = "vm"

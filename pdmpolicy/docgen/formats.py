@@ -8,7 +8,7 @@ adds what each key means (`ENVIRONMENT_KEYS`, one sentence a key) and derives fr
 - the reference sections of docs/environment-files.md and docs/policy-set.md, and the JSON
   report's shape in docs/reports.md.
 
-`python -m pdmpolicy.formats` rewrites all of them; `tests/test_formats.py` fails when a
+`python -m pdmpolicy.docgen.formats` rewrites all of them; `tests/test_formats.py` fails when a
 committed file is out of date or a key has no description.
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pdmpolicy import names
+from pdmpolicy.core import names
 from pdmpolicy.policies.base import Option, Policy
 
 ENVIRONMENT_SCHEMA_PATH = "schemas/environment.schema.json"
@@ -122,7 +122,7 @@ def _kinds(rules: Mapping[str, Any]) -> list[str]:
 
 
 def environment_key_paths() -> list[str]:
-    from pdmpolicy.schema import ENVIRONMENT_SCHEMA
+    from pdmpolicy.environments.schema import ENVIRONMENT_SCHEMA
 
     return [path for path, _ in _walk(ENVIRONMENT_SCHEMA)]
 
@@ -140,7 +140,7 @@ def _describe_json(schema: dict[str, Any], rules: Mapping[str, Any], path: str) 
 
 def environment_json_schema() -> dict[str, Any]:
     """The JSON Schema of environment files, each key described (`pdmpolicy schema`)."""
-    from pdmpolicy.schema import ENVIRONMENT_SCHEMA, json_schema
+    from pdmpolicy.environments.schema import ENVIRONMENT_SCHEMA, json_schema
 
     schema = json_schema()
     for key, node in schema["properties"].items():
@@ -203,7 +203,7 @@ def policy_set_json_schema(registry: Mapping[str, Policy] | None = None) -> dict
         from pdmpolicy.policies import BUILTINS
 
         registry = BUILTINS
-    from pdmpolicy.schema import _DATE
+    from pdmpolicy.environments.schema import _DATE
 
     waiver_keys: dict[str, Any] = {
         key: {"type": "string", "description": text} for key, text in _WAIVER_KEYS.items()
@@ -262,7 +262,7 @@ def _rules_text(rules: Mapping[str, Any]) -> str:
 
 def environment_reference() -> str:
     """The generated reference table of docs/environment-files.md."""
-    from pdmpolicy.schema import ENVIRONMENT_SCHEMA
+    from pdmpolicy.environments.schema import ENVIRONMENT_SCHEMA
 
     rows = ["| key | required | value | meaning |", "| --- | --- | --- | --- |"]
     for path, rules in _walk(ENVIRONMENT_SCHEMA):
@@ -305,8 +305,8 @@ _FINDING_FIELDS = {
 def report_reference() -> str:
     """The generated part of docs/reports.md: the JSON report of one sample finding, and
     what each field of a finding means (a test checks the fields are the reporter's)."""
-    from pdmpolicy.findings import Finding
-    from pdmpolicy.location import Loc
+    from pdmpolicy.core.findings import Finding
+    from pdmpolicy.core.location import Loc
     from pdmpolicy.reports.base import ReportInput
     from pdmpolicy.reports.json import render_json
 
@@ -331,7 +331,7 @@ def report_reference() -> str:
     )
 
 
-BEGIN = "<!-- BEGIN GENERATED: python -m pdmpolicy.formats -->"
+BEGIN = "<!-- BEGIN GENERATED: python -m pdmpolicy.docgen.formats -->"
 END = "<!-- END GENERATED -->"
 
 

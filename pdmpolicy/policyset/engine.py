@@ -12,10 +12,10 @@ import sys
 import traceback
 from typing import TYPE_CHECKING
 
-from pdmpolicy.config import PolicySet, Setting
-from pdmpolicy.errors import InputError, Problem
-from pdmpolicy.findings import Finding
-from pdmpolicy.location import Loc
+from pdmpolicy.core.errors import InputError, Problem
+from pdmpolicy.core.findings import Finding
+from pdmpolicy.core.location import Loc
+from pdmpolicy.environments.project import Project
 from pdmpolicy.policies import REGISTRY
 from pdmpolicy.policies.base import (
     Context,
@@ -27,7 +27,7 @@ from pdmpolicy.policies.base import (
     pipeline_view,
 )
 from pdmpolicy.policies.plugins import BUILTIN
-from pdmpolicy.project import Project
+from pdmpolicy.policyset.config import PolicySet, Setting
 
 if TYPE_CHECKING:
     from pdmpolicy.manifests.model import ManifestFile

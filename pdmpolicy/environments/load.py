@@ -33,8 +33,8 @@ from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 from ruamel.yaml.parser import RoundTripParser
 from ruamel.yaml.scanner import RoundTripScanner, Scanner, ScannerError
 
-from pdmpolicy.errors import InputError
-from pdmpolicy.location import Loc
+from pdmpolicy.core.errors import InputError
+from pdmpolicy.core.location import Loc
 
 MAX_BYTES = 128 * 1024
 """Environment and policy files are a few kilobytes; anything past this is a mistake. The

@@ -8,18 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pdmpolicy import gitref
-from pdmpolicy.analysis import analyse
-from pdmpolicy.config import PolicySet, load_policy_set
-from pdmpolicy.errors import InputError, Problem, UsageError
-from pdmpolicy.load import Document, parse_document, read_yaml
-from pdmpolicy.location import Loc
-from pdmpolicy.lower import lower
-from pdmpolicy.model import Environment, build_environment
+from pdmpolicy.core.errors import InputError, Problem, UsageError
+from pdmpolicy.core.location import Loc
+from pdmpolicy.environments import gitref
+from pdmpolicy.environments.load import Document, parse_document, read_yaml
+from pdmpolicy.environments.lower import lower
+from pdmpolicy.environments.model import Environment, build_environment
+from pdmpolicy.environments.schema import check_references, validate_shape
+from pdmpolicy.gitlab.analysis import analyse
 from pdmpolicy.policies import REGISTRY
 from pdmpolicy.policies.base import EnvironmentView
-from pdmpolicy.schema import check_references, validate_shape
-from pdmpolicy.toolchain import DEFAULT, Toolchain
+from pdmpolicy.policyset.config import PolicySet, load_policy_set
+from pdmpolicy.policyset.toolchain import DEFAULT, Toolchain
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from pdmpolicy.errors import UsageError
+from pdmpolicy.core.errors import UsageError
 
 _TIMEOUT = 30
 

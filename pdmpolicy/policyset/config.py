@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pdmpolicy import names
-from pdmpolicy.errors import InputError, Problem
-from pdmpolicy.findings import SEVERITIES
-from pdmpolicy.load import read_yaml
-from pdmpolicy.location import Loc, item_loc, key_loc, value_loc
+from pdmpolicy.core import names
+from pdmpolicy.core.errors import InputError, Problem
+from pdmpolicy.core.findings import SEVERITIES
+from pdmpolicy.core.location import Loc, item_loc, key_loc, value_loc
+from pdmpolicy.environments.load import read_yaml
+from pdmpolicy.environments.schema import parse_date
 from pdmpolicy.policies.base import Option, Policy, Waiver
-from pdmpolicy.schema import parse_date
-from pdmpolicy.toolchain import DEFAULT, Toolchain
-from pdmpolicy.toolchain_section import read_toolchain
+from pdmpolicy.policyset.toolchain import DEFAULT, Toolchain
+from pdmpolicy.policyset.toolchain_section import read_toolchain
 
 FILE_KEYS = ("policies", "waivers", "toolchain")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pdmpolicy.location import Loc
+from pdmpolicy.core.location import Loc
 
 SEVERITIES = ("error", "warning", "off")
 

@@ -16,11 +16,11 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
-from pdmpolicy import names
-from pdmpolicy.errors import Problem
-from pdmpolicy.location import Loc, item_loc, key_loc, value_loc
-from pdmpolicy.schema import is_yaml11_special
-from pdmpolicy.toolchain import (
+from pdmpolicy.core import names
+from pdmpolicy.core.errors import Problem
+from pdmpolicy.core.location import Loc, item_loc, key_loc, value_loc
+from pdmpolicy.environments.schema import is_yaml11_special
+from pdmpolicy.policyset.toolchain import (
     DEFAULT,
     PLACEHOLDERS,
     WAIT_STYLES,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shlex
 
-from pdmpolicy.findings import Finding
+from pdmpolicy.core.findings import Finding
 from pdmpolicy.policies.base import EnvironmentView, executors
 from pdmpolicy.reports.markdown import cell
 

@@ -16,12 +16,12 @@ from collections.abc import Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any
 
-from pdmpolicy import names
-from pdmpolicy.effects import DECLARABLE
-from pdmpolicy.errors import Problem
-from pdmpolicy.load import Document
-from pdmpolicy.location import key_loc, resolve, value_loc
-from pdmpolicy.shell import read_script
+from pdmpolicy.core import names
+from pdmpolicy.core.errors import Problem
+from pdmpolicy.core.location import key_loc, resolve, value_loc
+from pdmpolicy.environments.load import Document
+from pdmpolicy.gitlab.effects import DECLARABLE
+from pdmpolicy.gitlab.shell import read_script
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _YAML11_SPECIAL = re.compile(

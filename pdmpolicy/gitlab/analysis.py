@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
-from pdmpolicy.effects import (
+from pdmpolicy.core.location import Loc
+from pdmpolicy.gitlab.effects import (
     DECLARED,
     DRY_RUN,
     EXECUTOR_KINDS,
@@ -37,10 +38,9 @@ from pdmpolicy.effects import (
     script_functions,
     worst,
 )
-from pdmpolicy.location import Loc
-from pdmpolicy.pipeline import CiJob, Pipeline, Variable
-from pdmpolicy.shell import Command, read_script
-from pdmpolicy.toolchain import DEFAULT, Toolchain
+from pdmpolicy.gitlab.pipeline import CiJob, Pipeline, Variable
+from pdmpolicy.gitlab.shell import Command, read_script
+from pdmpolicy.policyset.toolchain import DEFAULT, Toolchain
 
 __all__ = [
     "DECLARED",

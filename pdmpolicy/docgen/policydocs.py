@@ -110,7 +110,7 @@ def all_policies_markdown() -> str:
         "# Policies",
         "",
         "Generated from the policies' own documentation by "
-        "`python -m pdmpolicy.policydocs > docs/policies.md`;",
+        "`python -m pdmpolicy.docgen.policydocs > docs/policies.md`;",
         "`tests/test_policy_docs.py` fails when this file is out of date, and every failing and",
         "fixed example below is run by `tests/test_policies.py`.",
         "",

@@ -58,7 +58,7 @@ GITLAB_RESERVED = frozenset(
 AUTO_DEPLOY_VARIABLES = ("AUTO_DEPLOY", "GITLAB_IMAGE_TAG")
 SKIP_VARIABLE = "SKIP_POST_DEPLOYMENT_MIGRATIONS"
 
-# How the tools are called is the toolchain's (pdmpolicy/toolchain.py, docs/toolchain.md):
+# How the tools are called is the toolchain's (pdmpolicy/policyset/toolchain.py, docs/toolchain.md):
 # read `toolchain.DEFAULT` or the policy set's toolchain, not these. They remain only as the
 # toolchain's built-in values while analysis.py and gitlab/loader.py still import them
 # (issue 11, the recognition half); remove them once nothing else does.

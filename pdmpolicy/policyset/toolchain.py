@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-from pdmpolicy import names
+from pdmpolicy.core import names
 
 WaitStyle = Literal["input", "command"]
 WAIT_STYLES: tuple[WaitStyle, ...] = ("input", "command")

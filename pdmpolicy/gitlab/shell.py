@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from pdmpolicy.location import Loc
+from pdmpolicy.core.location import Loc
 
 _SHELLS = {"sh", "bash", "dash", "zsh", "ash", "ksh", "mksh"}
 _SEPARATORS = ("&&", "||", ";;", "|&", ";", "&", "|", "(", ")", "\n")
