@@ -209,6 +209,17 @@ def test_a_vm_executor_does_not_inherit_top_level_variables_unless_listed() -> N
     assert "X" not in analysis.effect("v").effective_variables
 
 
+def test_a_job_whose_effect_is_unknown_does_not_inherit_top_level_variables() -> None:
+    # A conditional VM job (the switch left to pipeline variables) may run PDMs: lowering
+    # keeps top-level variables from it as from an executor; a harmless job keeps them.
+    top = 'variables:\n  X: "1"\n'
+    analysis = lowered("v:\n  runner: vm\n", top=top)
+    assert analysis.effect("v").conditional
+    assert analysis.pipeline.job("v").inherit_variables is False
+    harmless = lowered("g:\n  runner: generic\n  script:\n    - echo hello\n", top=top)
+    assert harmless.pipeline.job("g").inherit_variables is True
+
+
 def test_run_true_only_at_the_top_level_does_not_reach_the_lowered_vm_job() -> None:
     top = 'variables:\n  RUN_POST_DEPLOY_MIGRATIONS: "true"\n'
     assert lowered("v:\n  runner: vm\n", top=top).effect("v").conditional

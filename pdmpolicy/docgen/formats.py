@@ -43,7 +43,7 @@ ENVIRONMENT_KEYS: dict[str, str] = {
     "rollout.since": "The day the step was entered, `YYYY-MM-DD`: the soak clock of "
     "`promotion-order` and `one-step-at-a-time`.",
     "variables": "Variables of the rendered pipeline, at its top level. Jobs that execute "
-    "PDMs do not inherit them unless `inherit_variables` says so.",
+    "PDMs, or may (effect unknown), do not inherit them unless `inherit_variables` says so.",
     "variables.<NAME>": 'A variable\'s value: always a string (quote `"true"`, `"false"`, '
     "numbers).",
     "jobs": "The environment's jobs, keyed by GitLab job name.",
@@ -63,7 +63,8 @@ ENVIRONMENT_KEYS: dict[str, str] = {
     "jobs.<job>.variables": "The job's own variables.",
     "jobs.<job>.variables.<NAME>": "A variable's value: always a string.",
     "jobs.<job>.inherit_variables": "Which top-level variables the job inherits: `true`, "
-    "`false` or a list of names (default: all, except for jobs that execute PDMs: none).",
+    "`false` or a list of names (default: all, except for jobs that execute PDMs or whose "
+    "effect is unknown: none).",
     "jobs.<job>.kctl": "How a `kubernetes` job calls k-ctl.",
     "jobs.<job>.kctl.environment": "k-ctl's `-e`: the environment whose cluster is changed.",
     "jobs.<job>.kctl.stage": "k-ctl's stage: `main` or `cny` (`-s cny`); default `main`.",

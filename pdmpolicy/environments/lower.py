@@ -172,12 +172,15 @@ def lower(environment: Environment, toolchain: Toolchain = DEFAULT) -> Pipeline:
         variables=tuple(Variable(n, v, loc) for n, v, loc in environment.variables),
         jobs=tuple(_ci_job(environment, job, toolchain) for job in environment.jobs),
     )
-    # A job is a PDM job if it would execute PDMs when it inherited everything; those get
-    # no top-level variables unless the file names the ones they may have.
+    # A job is a PDM job if it would execute PDMs when it inherited everything, and may be
+    # one when its effect is unknown (a conditional k-ctl upgrade, a wrapper script): those
+    # get no top-level variables unless the file names the ones they may have, so nothing
+    # set at the top level (AUTO_DEPLOY, a skip switch) reaches what could run PDMs.
     provisional = analyse(pipeline, toolchain)
     jobs = []
     for ci_job, job in zip(pipeline.jobs, environment.jobs, strict=True):
-        if provisional.effect(ci_job.name).is_executor and job.inherit_variables is None:
+        effect = provisional.effect(ci_job.name)
+        if (effect.is_executor or effect.is_unknown) and job.inherit_variables is None:
             ci_job = replace(ci_job, inherit_variables=False)
         jobs.append(ci_job)
     # The order depends on needs and stages only, which the change above leaves alone: the
