@@ -631,3 +631,20 @@ def test_the_text_inventory_marks_conditional_jobs(repo: Repo, run: Any) -> None
     text = run("verify", ".gitlab-ci.yml").out
     assert "gprd:post-deploy-migrations (Kubernetes executor)" in text
     assert "unknown: gprd-cny:auto-deploy (conditional), gprd-us-east1-b:auto-deploy" in text
+
+
+def test_the_text_inventory_counts_unknown_jobs_by_cause(repo: Repo, run: Any) -> None:
+    # Many findings, few fixes: the inventory says which cause covers how many jobs.
+    notify = "".join(
+        f"notify-{n}:\n  stage: deploy\n  script:\n    - bin/notify-slack {n}\n"
+        for n in ("a", "b", "c")
+    )
+    lint = "lint:\n  stage: test\n  script:\n    - yamllint .\n    - bin/notify-slack lint\n"
+    _, report = verify(repo, run, PDM_JOB + notify + lint)
+    unknown = {f["job"] for f in report["findings"] if f["policy"] == "effects-known"}
+    assert unknown == {"notify-a", "notify-b", "notify-c", "lint"}  # still one finding a job
+    text = run("verify", ".gitlab-ci.yml").out
+    assert (
+        "unknown, by cause: bin/notify-slack is not a file in the repository (4 jobs); "
+        "yamllint is not in the toolchain and not known to be harmless (1 job)\n"
+    ) in text

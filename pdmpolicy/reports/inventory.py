@@ -74,6 +74,31 @@ def inventory_json(report: ReportInput) -> list[dict[str, Any]]:
     return entries
 
 
+_CAUSES_SHOWN = 5
+"""Causes named in the inventory's `unknown, by cause` line (the rest are counted)."""
+
+
+def _causes(effect: JobEffect) -> list[str]:
+    """Why a job's effect is unknown, without the commands: what to fix, once per job."""
+    causes = [effect.incomplete] if effect.incomplete else []
+    if effect.unparsable:
+        causes.append("a script line the shell cannot read")
+    causes.extend(command.why for command in effect.unknowns)
+    return list(dict.fromkeys(causes))
+
+
+def _by_cause(unknown: list[JobEffect]) -> str:
+    """Unknown jobs counted per cause, most frequent first: many findings, few fixes."""
+    counts: dict[str, int] = {}
+    for effect in unknown:
+        for cause in _causes(effect):
+            counts[cause] = counts.get(cause, 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    shown = [f"{cause} ({n} job{'s' if n != 1 else ''})" for cause, n in ranked[:_CAUSES_SHOWN]]
+    rest = len(ranked) - len(shown)
+    return "; ".join(shown) + (f"; and {rest} more" if rest > 0 else "")
+
+
 def _parts(view: PipelineView) -> tuple[str, list[str]]:
     """(executors, further facts) of one pipeline, as plain text."""
     found = [f"{e.job.name} ({e.label()})" for e in _executors(view)]
@@ -99,6 +124,8 @@ def _parts(view: PipelineView) -> tuple[str, list[str]]:
             "unknown: "
             + ", ".join(f"{e.job.name}{' (conditional)' if e.conditional else ''}" for e in unknown)
         )
+        if len(unknown) > 1:
+            extra.append("unknown, by cause: " + _by_cause(unknown))
     declared = _in_order(view, lambda e: e.declared is not None and not e.is_dry_run)
     if declared:
         extra.append("declared: " + ", ".join(f"{e.job.name} ({e.declared})" for e in declared))
