@@ -576,6 +576,19 @@ def safe_environment_sets(
 _ANY_WHEN = ("on_success", "manual", "always", "on_failure")
 
 
+def _waiting_for(jobs: dict[str, dict[str, Any]], name: str) -> set[str]:
+    """`name` and every job that needs it, directly or through other needs."""
+    waiting = {name}
+    grew = True
+    while grew:
+        grew = False
+        for other, job in jobs.items():
+            if other not in waiting and waiting.intersection(job.get("needs", [])):
+                waiting.add(other)
+                grew = True
+    return waiting
+
+
 @st.composite
 def environment_sets(draw: st.DrawFn) -> EnvSet:
     """Any schema-valid set: a safe set whose jobs then get arbitrary (well-typed) values for
@@ -599,8 +612,14 @@ def environment_sets(draw: st.DrawFn) -> EnvSet:
             elif key in ("allow_failure", "interruptible"):
                 job[key] = draw(st.booleans())
             elif key == "needs":
-                job[key] = draw(st.lists(st.sampled_from(names[:position] or [name]), unique=True))
-                job[key] = [n for n in job[key] if n != name]
+                # Earlier jobs only, and none that already waits for this one: the safe set
+                # can order its second executor after a job written below it, so position
+                # alone does not rule out a cycle (which load refuses, as it should).
+                waiting = _waiting_for(doc["jobs"], name)
+                candidates = [n for n in names[:position] if n not in waiting]
+                job[key] = (
+                    draw(st.lists(st.sampled_from(candidates), unique=True)) if candidates else []
+                )
             elif key == "stage":
                 job[key] = draw(st.sampled_from(_EXEC_STAGES))
             elif key == "timeout":
