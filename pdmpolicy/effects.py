@@ -236,14 +236,27 @@ ScriptReader = Callable[[str], "tuple[str, str] | str"]
 
 
 def file_reader(root: Path | None) -> ScriptReader:
-    """Script files inside the repository at `root`; none at all without a root."""
+    """Script files inside the repository at `root`; none at all without a root.
+
+    Each word is read once per reader: one analysis of a pipeline (whose jobs call the same
+    script files again and again) sees one state of the files, and the next analysis makes
+    a new reader, so a file changed between two analyses is read again."""
+    base: Path | None = None
+    seen: dict[str, tuple[str, str] | str] = {}
 
     def read(word: str) -> tuple[str, str] | str:
+        if word not in seen:
+            seen[word] = _read(word)
+        return seen[word]
+
+    def _read(word: str) -> tuple[str, str] | str:
+        nonlocal base
         if root is None:
             return f"{word} is a script file, and no repository was given to read it from"
         if word.startswith("/") or word.startswith("~"):
             return f"{word} is outside the repository"
-        base = root.resolve()
+        if base is None:
+            base = root.resolve()
         try:
             path = (base / word).resolve()
             relative = path.relative_to(base).as_posix()
