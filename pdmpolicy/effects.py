@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 from pdmpolicy.location import Loc
@@ -198,12 +199,21 @@ def _prefix_rest(command: Command, words: Sequence[str]) -> tuple[str, ...] | No
     word is also recognised by the base name of its last word."""
     if not words:
         return None
-    base = [w.rsplit("/", 1)[-1] for w in words]
-    if command.program == base[0] and tuple(command.args[: len(words) - 1]) == tuple(words[1:]):
-        return command.args[len(words) - 1 :]
-    if len(words) > 1 and command.program == base[-1]:
+    size = len(words)
+    program = command.program
+    if program == _base_name(words[0]) and (
+        size == 1 or tuple(command.args[: size - 1]) == tuple(words[1:])
+    ):
+        return command.args[size - 1 :]
+    if size > 1 and program == _base_name(words[-1]):
         return command.args
     return None
+
+
+@lru_cache(maxsize=256)
+def _base_name(word: str) -> str:
+    """`./bin/k-ctl` -> `k-ctl`: every command of a script is held to the same few words."""
+    return word.rsplit("/", 1)[-1]
 
 
 def _subsequence(pattern: Sequence[re.Pattern[str]], words: Sequence[str]) -> bool:

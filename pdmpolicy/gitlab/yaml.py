@@ -190,6 +190,16 @@ _INTEGER = re.compile(
 )
 
 
+# Compiled once: `resolve_plain` runs on every plain scalar of every file read.
+_NOT_A_WORD_START = re.compile(r"^[^ytonf~]", re.IGNORECASE)
+_NULL = re.compile(r"null", re.IGNORECASE)
+_TRUE = re.compile(r"yes|true|on", re.IGNORECASE)
+_FALSE = re.compile(r"no|false|off", re.IGNORECASE)
+_INF = re.compile(r"\+?\.inf", re.IGNORECASE)
+_MINUS_INF = re.compile(r"-\.inf", re.IGNORECASE)
+_NAN = re.compile(r"\.nan", re.IGNORECASE)
+
+
 def _ruby_to_i(text: str) -> int:
     match = re.match(r"^[-+]?[0-9_]*", text)
     digits = match.group(0).replace("_", "") if match else ""
@@ -214,22 +224,22 @@ def resolve_plain(text: str) -> ScalarValue:
     if text == "":
         return None
     if _STRINGISH.match(text) or "\n" in text:
-        if len(text) > 5 or re.match(r"^[^ytonf~]", text, re.IGNORECASE):
+        if len(text) > 5 or _NOT_A_WORD_START.match(text):
             return text
-        if text == "~" or re.fullmatch(r"null", text, re.IGNORECASE):
+        if text == "~" or _NULL.fullmatch(text):
             return None
-        if re.fullmatch(r"yes|true|on", text, re.IGNORECASE):
+        if _TRUE.fullmatch(text):
             return True
-        if re.fullmatch(r"no|false|off", text, re.IGNORECASE):
+        if _FALSE.fullmatch(text):
             return False
         return text
     if _TIME.match(text) or _DATE.match(text):
         return text  # Psych builds Time/Date objects; their text is what matters here
-    if re.fullmatch(r"\+?\.inf", text, re.IGNORECASE):
+    if _INF.fullmatch(text):
         return math.inf
-    if re.fullmatch(r"-\.inf", text, re.IGNORECASE):
+    if _MINUS_INF.fullmatch(text):
         return -math.inf
-    if re.fullmatch(r"\.nan", text, re.IGNORECASE):
+    if _NAN.fullmatch(text):
         return math.nan
     if text.startswith(":") and len(text) > 1:
         return text  # a Ruby symbol; kept as written
@@ -350,7 +360,7 @@ class _Builder:
         elif kind == "ScalarEvent":
             node = self._scalar(event)
             self._register(event.anchor, node)
-            self._add(node, _loc(self.path, event))
+            self._add(node, node.loc)
         elif kind == "AliasEvent":
             self._alias(event)
         elif kind in ("MappingStartEvent", "SequenceStartEvent"):
