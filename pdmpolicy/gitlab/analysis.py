@@ -31,6 +31,7 @@ from pdmpolicy.gitlab.effects import (
     Classifier,
     CommandEffect,
     KctlCall,
+    ScriptReader,
     file_reader,
     is_wait_command,
     parse_kctl,
@@ -256,19 +257,33 @@ def _with_waits(found: list[CommandEffect], toolchain: Toolchain) -> tuple[Comma
     return tuple(result)
 
 
-def _effect(pipeline: Pipeline, job: CiJob, toolchain: Toolchain, root: Path | None) -> JobEffect:
+_Classified = tuple[tuple[CommandEffect, ...], tuple[tuple[Loc, str], ...]]
+_ScriptKey = tuple[tuple[tuple[str, Loc], ...], tuple[tuple[str, str], ...]]
+
+
+def _effect(
+    pipeline: Pipeline,
+    job: CiJob,
+    toolchain: Toolchain,
+    read_file: ScriptReader,
+    classified: dict[_ScriptKey, _Classified],
+) -> JobEffect:
     variables = {v.name: v for v in pipeline.inherited_variables(job)}
     variables.update({v.name: v for v in job.variables})
-    lines = [(line.text, line.loc) for line in job.script]
-    # A line the shell rejects must not hide the k-ctl call on the line before it.
-    found, errors = read_script(lines)
-    functions = script_functions([text for text, _ in lines])
-    classifier = Classifier(toolchain, variables, file_reader(root), functions)
-    commands = _with_waits(classifier.job(found), toolchain)
+    lines = tuple((line.text, line.loc) for line in job.script)
+    # Jobs that share a script (extends, anchors, !reference) with the same variables share
+    # its commands' effects: they depend on the lines (with their places), the variables'
+    # values, and the toolchain and script files, which are the same for the whole analysis.
+    key = (lines, tuple(sorted((name, v.value) for name, v in variables.items())))
+    if key not in classified:
+        # A line the shell rejects must not hide the k-ctl call on the line before it.
+        found, errors = read_script(lines)
+        functions = script_functions([text for text, _ in lines])
+        classifier = Classifier(toolchain, variables, read_file, functions)
+        classified[key] = (_with_waits(classifier.job(found), toolchain), tuple(errors))
+    commands, unparsable = classified[key]
     incomplete = job.incomplete  # set by the loader for includes it could not read
-    return JobEffect(
-        job, commands, variables, tuple(errors), job.declared_effect, incomplete or None
-    )
+    return JobEffect(job, commands, variables, unparsable, job.declared_effect, incomplete or None)
 
 
 def _outcomes(job: CiJob) -> list[tuple[str, bool]]:
@@ -455,5 +470,9 @@ def analyse(
     `root`: the repository, for script files a job calls (`./scripts/deploy.sh`); without
     it such a call is unknown.
     """
-    effects = {job.name: _effect(pipeline, job, toolchain, root) for job in pipeline.jobs}
+    read_file = file_reader(root)
+    classified: dict[_ScriptKey, _Classified] = {}
+    effects = {
+        job.name: _effect(pipeline, job, toolchain, read_file, classified) for job in pipeline.jobs
+    }
     return Analysis(pipeline, effects, toolchain)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 from pdmpolicy.core.location import Loc
@@ -198,12 +199,21 @@ def _prefix_rest(command: Command, words: Sequence[str]) -> tuple[str, ...] | No
     word is also recognised by the base name of its last word."""
     if not words:
         return None
-    base = [w.rsplit("/", 1)[-1] for w in words]
-    if command.program == base[0] and tuple(command.args[: len(words) - 1]) == tuple(words[1:]):
-        return command.args[len(words) - 1 :]
-    if len(words) > 1 and command.program == base[-1]:
+    size = len(words)
+    program = command.program
+    if program == _base_name(words[0]) and (
+        size == 1 or tuple(command.args[: size - 1]) == tuple(words[1:])
+    ):
+        return command.args[size - 1 :]
+    if size > 1 and program == _base_name(words[-1]):
         return command.args
     return None
+
+
+@lru_cache(maxsize=256)
+def _base_name(word: str) -> str:
+    """`./bin/k-ctl` -> `k-ctl`: every command of a script is held to the same few words."""
+    return word.rsplit("/", 1)[-1]
 
 
 def _subsequence(pattern: Sequence[re.Pattern[str]], words: Sequence[str]) -> bool:
@@ -236,14 +246,27 @@ ScriptReader = Callable[[str], "tuple[str, str] | str"]
 
 
 def file_reader(root: Path | None) -> ScriptReader:
-    """Script files inside the repository at `root`; none at all without a root."""
+    """Script files inside the repository at `root`; none at all without a root.
+
+    Each word is read once per reader: one analysis of a pipeline (whose jobs call the same
+    script files again and again) sees one state of the files, and the next analysis makes
+    a new reader, so a file changed between two analyses is read again."""
+    base: Path | None = None
+    seen: dict[str, tuple[str, str] | str] = {}
 
     def read(word: str) -> tuple[str, str] | str:
+        if word not in seen:
+            seen[word] = _read(word)
+        return seen[word]
+
+    def _read(word: str) -> tuple[str, str] | str:
+        nonlocal base
         if root is None:
             return f"{word} is a script file, and no repository was given to read it from"
         if word.startswith("/") or word.startswith("~"):
             return f"{word} is outside the repository"
-        base = root.resolve()
+        if base is None:
+            base = root.resolve()
         try:
             path = (base / word).resolve()
             relative = path.relative_to(base).as_posix()

@@ -21,7 +21,7 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +49,14 @@ MAX_BYTES = 1024 * 1024
 """Larger CI files are refused: GitLab's own limit is a few MiB, real files are far smaller."""
 MAX_DEPTH = 100
 """GitLab refuses YAML nested deeper than this (`max_yaml_depth`)."""
-MAX_NODES = 15_000
-"""Values (scalars, mappings, lists) one CI file may write, aliases counted once: some
-5,000 lines of CI configuration. Bounds the time reading one file can cost to under a second."""
+MAX_NODES = 50_000
+"""Values (scalars, mappings, lists) one CI file may write, aliases counted once. The largest
+CI files a team has are generated ones: the parent pipeline pdmpolicy renders writes 21
+values per environment (a trigger job), 42,001 for 2,000 environments (536 KiB); this bound
+admits 2,380 environments, and `MAX_BYTES` stops such a file at about 3,900. Reading 50,000
+values costs about half a second of processor time, so a file refused here is refused in
+that time (docs/security.md). What aliases add beyond the text is bounded by
+`ALIAS_NODE_BUDGET`."""
 ALIAS_NODE_BUDGET = 100_000
 """How many nodes aliases and `!reference` may add to a document when expanded."""
 
@@ -190,6 +195,16 @@ _INTEGER = re.compile(
 )
 
 
+# Compiled once: `resolve_plain` runs on every plain scalar of every file read.
+_NOT_A_WORD_START = re.compile(r"^[^ytonf~]", re.IGNORECASE)
+_NULL = re.compile(r"null", re.IGNORECASE)
+_TRUE = re.compile(r"yes|true|on", re.IGNORECASE)
+_FALSE = re.compile(r"no|false|off", re.IGNORECASE)
+_INF = re.compile(r"\+?\.inf", re.IGNORECASE)
+_MINUS_INF = re.compile(r"-\.inf", re.IGNORECASE)
+_NAN = re.compile(r"\.nan", re.IGNORECASE)
+
+
 def _ruby_to_i(text: str) -> int:
     match = re.match(r"^[-+]?[0-9_]*", text)
     digits = match.group(0).replace("_", "") if match else ""
@@ -214,22 +229,22 @@ def resolve_plain(text: str) -> ScalarValue:
     if text == "":
         return None
     if _STRINGISH.match(text) or "\n" in text:
-        if len(text) > 5 or re.match(r"^[^ytonf~]", text, re.IGNORECASE):
+        if len(text) > 5 or _NOT_A_WORD_START.match(text):
             return text
-        if text == "~" or re.fullmatch(r"null", text, re.IGNORECASE):
+        if text == "~" or _NULL.fullmatch(text):
             return None
-        if re.fullmatch(r"yes|true|on", text, re.IGNORECASE):
+        if _TRUE.fullmatch(text):
             return True
-        if re.fullmatch(r"no|false|off", text, re.IGNORECASE):
+        if _FALSE.fullmatch(text):
             return False
         return text
     if _TIME.match(text) or _DATE.match(text):
         return text  # Psych builds Time/Date objects; their text is what matters here
-    if re.fullmatch(r"\+?\.inf", text, re.IGNORECASE):
+    if _INF.fullmatch(text):
         return math.inf
-    if re.fullmatch(r"-\.inf", text, re.IGNORECASE):
+    if _MINUS_INF.fullmatch(text):
         return -math.inf
-    if re.fullmatch(r"\.nan", text, re.IGNORECASE):
+    if _NAN.fullmatch(text):
         return math.nan
     if text.startswith(":") and len(text) > 1:
         return text  # a Ruby symbol; kept as written
@@ -256,6 +271,11 @@ def resolve_plain(text: str) -> ScalarValue:
         except ValueError:
             return text
     return text
+
+
+_resolve_remembered = lru_cache(maxsize=4096)(resolve_plain)
+"""Plain scalars repeat (every key of every job, `when: manual`, `true`): each distinct
+text is resolved once per process. The values are immutable."""
 
 
 def reads_as_text(text: str) -> bool:
@@ -315,6 +335,10 @@ class _Frame:
     size: int = 1
 
 
+_VALUE_EVENTS = frozenset({"ScalarEvent", "AliasEvent", "MappingStartEvent", "SequenceStartEvent"})
+"""The events that write a value (counted against `MAX_NODES`)."""
+
+
 class _Builder:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -334,7 +358,7 @@ class _Builder:
     def feed(self, event: Any) -> None:
         # Dispatch on the class name: ruamel.yaml's and libyaml's (PyYAML) events share it.
         kind = type(event).__name__
-        if kind in ("ScalarEvent", "AliasEvent", "MappingStartEvent", "SequenceStartEvent"):
+        if kind in _VALUE_EVENTS:
             self.nodes += 1
             if self.nodes > MAX_NODES:
                 raise self.error(
@@ -342,15 +366,15 @@ class _Builder:
                     f"the file writes more than {MAX_NODES} values",
                     "a CI file this large is not something pdmpolicy can check",
                 )
-        if kind == "DocumentStartEvent":
+        if kind == "ScalarEvent":  # most events are scalars: tested first
+            node = self._scalar(event)
+            self._register(event.anchor, node)
+            self._add(node, node.loc)
+        elif kind == "DocumentStartEvent":
             self.root = None
             self.anchors = {}
         elif kind == "DocumentEndEvent":
             self.documents.append(self.root)
-        elif kind == "ScalarEvent":
-            node = self._scalar(event)
-            self._register(event.anchor, node)
-            self._add(node, _loc(self.path, event))
         elif kind == "AliasEvent":
             self._alias(event)
         elif kind in ("MappingStartEvent", "SequenceStartEvent"):
@@ -372,7 +396,7 @@ class _Builder:
         tag = event.tag
         plain = not event.style  # None (ruamel.yaml) or "" (libyaml) for a plain scalar
         if tag is None or tag == "!":
-            value: ScalarValue = resolve_plain(text) if plain and tag is None else text
+            value: ScalarValue = _resolve_remembered(text) if plain and tag is None else text
             return Scalar(value, text, loc)
         if tag == _STR_TAG:
             return Scalar(text, text, loc)
@@ -561,9 +585,12 @@ class _TooDeepForLibyaml(Exception):
 
 
 def _feed_libyaml(builder: _Builder, path: str, text: str) -> None:
+    # `yaml.parse`'s own loop, without its generator between libyaml and the builder.
+    loader = _LIBYAML.CSafeLoader(text)
+    feed = builder.feed
     try:
-        for event in _LIBYAML.parse(text, Loader=_LIBYAML.CSafeLoader):
-            builder.feed(event)
+        while loader.check_event():
+            feed(loader.get_event())
     except _LIBYAML.MarkedYAMLError as exc:
         if "nesting depth" in (exc.problem or ""):
             # Newer libyaml stops at its own depth limit (1000) while scanning ahead, before
@@ -576,6 +603,8 @@ def _feed_libyaml(builder: _Builder, path: str, text: str) -> None:
         raise InputError.at(loc, problem, "this is not valid YAML") from None
     except _LIBYAML.YAMLError as exc:
         raise InputError.at(Loc(path), f"cannot parse YAML: {exc}") from None
+    finally:
+        loader.dispose()
 
 
 def parse_documents(

@@ -147,8 +147,8 @@ CASES: dict[str, Generated] = {
     ),
     "gitlab-too-many-values": Generated(
         "gitlab",
-        _ci("job:\n  script:\n" + "    - e\n" * 20_000),
-        "where: .gitlab-ci.yml:14998:7\nsays: more than 15000 values\n",
+        _ci("job:\n  script:\n" + "    - e\n" * 60_000),
+        "where: .gitlab-ci.yml:49998:7\nsays: more than 50000 values\n",
     ),
     "gitlab-child-symlink-out-of-repository": Generated(
         "gitlab",
