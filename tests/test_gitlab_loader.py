@@ -28,7 +28,7 @@ from pdmpolicy.gitlab import load_pipelines
 from pdmpolicy.gitlab.yaml import ALIAS_NODE_BUDGET, resolve_plain, ruby_text
 from pdmpolicy.location import Loc
 from pdmpolicy.lower import lower, parent
-from pdmpolicy.pipeline import CiJob, Pipeline
+from pdmpolicy.pipeline import CiJob, Pipeline, RuleCase
 from pdmpolicy.policies.examples import GSTG, GSTG_CNY, GSTG_CNY_EXECUTOR, GSTG_FIRST, changed
 from pdmpolicy.project import load_environments
 from pdmpolicy.render import emit
@@ -1155,7 +1155,10 @@ def test_vendored_copies_are_read_in_place_of_includes_not_in_the_repository() -
     )
 
 
-def test_include_rules_if_cannot_be_decided_offline_and_are_read_as_included(
+CONDITIONAL = "includes/conditional"
+
+
+def test_include_rules_if_on_variables_make_the_included_jobs_possibly_absent(
     tmp_path: Path,
 ) -> None:
     write(tmp_path, "extra:\n  script: [echo]\n", "ci/extra.yml")
@@ -1165,10 +1168,141 @@ def test_include_rules_if_cannot_be_decided_offline_and_are_read_as_included(
         "  - local: ci/none-*.yml\njob:\n  script: [x]\n",
     )
     assert [job.name for job in pipeline.jobs] == ["extra", "job"]
-    assert [(u.loc.line, u.what.split(":")[0], u.job) for u in pipeline.unsupported] == [
-        (4, "include rules", None)
+    assert pipeline.unsupported == ()
+    extra = pipeline.job("extra")
+    assert [(c.when, c.loc.line) for c in extra.choices] == [("on_success", 1), ("never", 2)]
+    assert extra.rule_cases == (RuleCase("$CI_COMMIT_TAG", other=False, choice=0),)
+    assert pipeline.job("job").choices == ()
+    assert sorted((n.loc.line, n.what.split(" '")[0]) for n in pipeline.notes) == [
+        (2, "include: local"),
+        (5, "include: local"),
     ]
-    assert [(n.loc.line, n.what.split(" '")[0]) for n in pipeline.notes] == [(5, "include: local")]
+
+
+def test_include_rules_are_decided_where_they_can_be() -> None:
+    pipeline = one(f"{CONDITIONAL}/main.yml")
+    # `"enabled" == "disabled"` compares constants: never included.
+    assert [job.name for job in pipeline.jobs] == [
+        "gstg-kubernetes-post-deploy-migrations",
+        "gprd-kubernetes-post-deploy-migrations",
+        "lint",
+        "build",
+    ]
+    assert pipeline.job("build").choices == ()
+    gstg = pipeline.job("gstg-kubernetes-post-deploy-migrations")
+    assert [c.when for c in gstg.choices] == ["on_success", "never"]
+    assert gstg.rule_cases == (RuleCase('$DEPLOY_ENVIRONMENT == "gstg"', False, 0),)
+    # The include's rules first (a schedule leaves it out, anything else lets it in), then
+    # the job's own: the job is there on main, except in scheduled pipelines.
+    lint = pipeline.job("lint")
+    assert [c.when for c in lint.choices] == ["on_success", "never"]
+    assert lint.rule_cases == (
+        RuleCase('$CI_PIPELINE_SOURCE == "schedule"', False, 1),
+        RuleCase('$CI_COMMIT_BRANCH == "main"', False, 0),
+        RuleCase(None, False, 1),
+    )
+
+
+def test_nested_conditional_includes_take_both_conditions(tmp_path: Path) -> None:
+    write(tmp_path, "inner:\n  rules:\n    - if: $B\n      when: manual\n  script: [x]\n", "b.yml")
+    write(tmp_path, "include:\n  - local: b.yml\n    rules: [{if: $A}]\n", "a.yml")
+    pipeline = load_text(
+        tmp_path, "include:\n  - local: a.yml\n    rules: [{if: $O}]\njob:\n  script: [x]\n"
+    )
+    inner = pipeline.job("inner")
+    assert [c.when for c in inner.choices] == ["manual", "never"]
+    assert inner.rule_cases == (
+        RuleCase("($O) && (($A) && ($B))", False, 0),
+        RuleCase("($O) && ($A)", False, 1),
+        RuleCase("$O", False, 1),
+    )
+
+
+def test_a_file_included_twice_under_other_rules_is_there_when_either_matches(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "extra:\n  script: [echo]\n", "ci/extra.yml")
+    text = (
+        "include:\n  - local: ci/extra.yml\n    rules: [{if: $A}]\n"
+        "  - local: ci/extra.yml\n    rules: [{if: $B}]\n"
+    )
+    extra = load_text(tmp_path, text).job("extra")
+    assert [c.when for c in extra.choices] == ["on_success", "never"]
+    assert extra.rule_cases == ()  # either condition: independent of other jobs
+    always = text + "  - local: ci/extra.yml\n"
+    assert load_text(tmp_path, always).job("extra").choices == ()
+
+
+def test_what_a_conditional_include_sets_for_every_job_is_not_modelled(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "variables:\n  SKIP_POST_DEPLOYMENT_MIGRATIONS: 'true'\n"
+        "deploy:\n  retry: 2\n  script: [x]\n",
+        "ci/extra.yml",
+    )
+    pipeline = load_text(
+        tmp_path,
+        "include:\n  - local: ci/extra.yml\n    rules: [{if: $CI_COMMIT_TAG}]\n"
+        "deploy:\n  script: [k-ctl -e gstg upgrade]\n",
+    )
+    assert [(u.loc.line, u.what.split(" (")[0], u.job) for u in pipeline.unsupported] == [
+        (2, "variables: of ci/extra.yml", None),
+        (2, "job deploy is also defined in ci/extra.yml", "deploy"),
+    ]
+    assert pipeline.job("deploy").choices == ()
+
+
+def test_include_rules_that_never_match_leave_the_file_out(tmp_path: Path) -> None:
+    write(tmp_path, "extra:\n  script: [echo]\n", "ci/extra.yml")
+    for rules in (
+        "[{if: $A, exists: [no-such-file]}]",
+        '[{if: \'"a" == "b"\'}]',
+        "[{if: $A, when: never}]",
+        "[{when: never}]",
+    ):
+        text = f"include:\n  - local: ci/extra.yml\n    rules: {rules}\njob:\n  script: [x]\n"
+        assert [job.name for job in load_text(tmp_path, text).jobs] == ["job"], rules
+    text = "include:\n  - local: ci/extra.yml\n    rules: [{exists: [ci/extra.yml]}]\n"
+    assert load_text(tmp_path, text).job("extra").choices == ()
+
+
+def test_an_include_rule_with_a_job_keyword_is_an_error(tmp_path: Path) -> None:
+    error = error_of(tmp_path, "include:\n  - local: x.yml\n    rules: [{if: $A, when: manual}]\n")
+    assert "when: is never or always" in error.problems[0].message
+    error = error_of(tmp_path, "include:\n  - local: x.yml\n    rules: [{if: $A, needs: [a]}]\n")
+    assert "an include rule has no key 'needs'" in error.problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("main.yml", []),  # gstg and gprd executors are never in one pipeline
+        (
+            "unordered.yml",  # both conditions can hold: the executors meet, one retries
+            [
+                ("pdm-at-most-once", "ci/gstg.yml", 2),
+                ("pdm-at-most-once", "ci/vm.yml", 2),
+                ("pdm-at-most-once", "ci/vm.yml", 3),
+                ("pdm-no-auto-retry", "ci/vm.yml", 3),
+            ],
+        ),
+    ],
+)
+def test_executors_in_conditional_includes_keep_their_findings(
+    run,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    expected: list[tuple[str, str, int]],
+) -> None:
+    monkeypatch.chdir(REPO_ROOT)
+    result = run("verify", f"{FIXTURE_PATH}/{CONDITIONAL}/{name}", "--format", "json")
+    findings = json.loads(result.out)["findings"]
+    found = [
+        (f["policy"], f["path"].removeprefix(f"{FIXTURE_PATH}/{CONDITIONAL}/"), f["line"])
+        for f in findings
+        if f["severity"] == "error"
+    ]
+    assert (result.code, found) == (1 if expected else 0, expected)
 
 
 def test_a_file_that_includes_itself_is_read_once(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from pdmpolicy.gitlab.expand import deep_merge
 from pdmpolicy.gitlab.inputs import Inputs, header_inputs, interpolate
 from pdmpolicy.gitlab.yaml import Map, Node, Scalar, Seq, describe, read_documents
 from pdmpolicy.location import Loc
+from pdmpolicy.prover.conditions import constant_condition
 
 MAX_INCLUDES = 150
 """GitLab's default `ci_max_includes`: includes a pipeline may have, nested ones counted."""
@@ -34,6 +35,46 @@ MAX_WILDCARD_FILES = 1000
 REMOTE_KINDS = ("project", "remote", "template", "component", "artifact")
 INCLUDE_KEYS = frozenset({"local", *REMOTE_KINDS, "file", "ref", "rules", "inputs", "cache",
                           "integrity", "job"})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class IncludeCase:
+    """One entry of an include's `rules:` that is not decided offline."""
+
+    if_: str | None
+    """The `if:` expression; None when the rule has none (or it is decided true)."""
+    other: bool
+    """The rule also has `changes:` (matched or not: unknown offline)."""
+    included: bool
+    """What the rule decides when it matches (`when: never`: not included)."""
+
+
+@dataclass(frozen=True)
+class IncludeCondition:
+    """An include whose `rules:` are decided when the pipeline is created, on variables
+    that are not known offline: the file may or may not be part of the pipeline."""
+
+    loc: Loc
+    include: str
+    """The include as written, for messages: `include: local 'ci/deploy.yml'`."""
+    cases: tuple[IncludeCase, ...]
+    """Its undecided rules in order; GitLab takes the first that matches, and leaves the
+    file out when none does."""
+
+    @property
+    def shown(self) -> str:
+        parts = []
+        for case in self.cases:
+            text = f"if: {case.if_}" if case.if_ is not None else "(always)"
+            if case.other:
+                text += " with changes:"
+            parts.append(text if case.included else f"{text} (when: never)")
+        return "; ".join(parts)
+
+
+Stack = tuple[IncludeCondition, ...]
+"""The conditions of the includes a definition was read through, outermost first; ():
+it is part of the pipeline whatever the variables."""
 
 
 @dataclass
@@ -47,6 +88,11 @@ class Merged:
     duplicates: list[tuple[Loc, str]] = field(default_factory=list)
     read: list[str] = field(default_factory=list)
     """Display paths of the local files merged in, in the order read."""
+    sources: dict[str, list[tuple[str, Stack]]] = field(default_factory=dict)
+    """Top-level key (job, template, `variables`, ...) -> each file that writes it, with
+    the conditions of the includes that file was read through."""
+    conditional: list[IncludeCondition] = field(default_factory=list)
+    """Includes read although their `rules:` are not decided offline."""
 
 
 def _fail(loc: Loc, message: str, hint: str = "") -> InputError:
@@ -81,11 +127,17 @@ class _Reader:
     """A directory of copies of includes that are not in this repository."""
     count: int = 0
     seen: set[tuple[Path, str]] = field(default_factory=set)
+    recording: list[tuple[int, list[tuple[str, str, Stack]]]] = field(default_factory=list)
     files: dict[Path, list[str]] = field(default_factory=dict)
     base: Path | None = None
     """What `include: local` is relative to: the repository, or the vendored copy of the
     project whose file is being read (GitLab reads a project file's local includes from that
     project)."""
+    stack: Stack = ()
+    """The conditions of the includes being read (nested ones inside)."""
+    keys: dict[tuple[Path, str], list[tuple[str, str, Stack]]] = field(default_factory=dict)
+    """A file read once -> (key, file, conditions inside it) of everything it defines, so
+    a second include of it, under other rules, adds its conditions."""
 
     @property
     def here(self) -> Path:
@@ -97,12 +149,29 @@ class _Reader:
         """An included local file, its own includes merged in (None: included already)."""
         key = (path.resolve(), repr(sorted((k, repr(v)) for k, v in (inputs or {}).items())))
         if key in self.seen:
+            # Read once, as GitLab does; what it defines is there under this include's
+            # conditions too.
+            for name, shown, inner in self.keys.get(key, []):
+                self.source(name, shown, (*self.stack, *inner))
             return None
         self.seen.add(key)
         shown, documents = read_documents(path, self.root, self.merged.duplicates)
         self.merged.read.append(shown)
         top = self.document(shown, documents, inputs, via, root_file=False)
-        return self.expand(top, depth)
+        outer = len(self.stack)
+        recorded: list[tuple[str, str, Stack]] = []
+        self.keys[key] = recorded
+        self.recording.append((outer, recorded))
+        try:
+            return self.expand(top, depth, shown)
+        finally:
+            self.recording.pop()
+
+    def source(self, name: str, shown: str, stack: Stack) -> None:
+        """`shown` writes the top-level key `name`, read under `stack`."""
+        self.merged.sources.setdefault(name, []).append((shown, stack))
+        for outer, recorded in self.recording:
+            recorded.append((name, shown, stack[outer:]))
 
     def document(
         self,
@@ -141,8 +210,11 @@ class _Reader:
             self.merged.unsupported.append((loc, what))
         return interpolate(top, values)
 
-    def expand(self, top: Map, depth: int) -> Map:
+    def expand(self, top: Map, depth: int, shown: str) -> Map:
         """`top` with its includes merged under it (GitLab's order and precedence)."""
+        for own in top.entries:
+            if own.key not in ("include", "spec"):
+                self.source(own.key, shown, self.stack)
         entry = top.entry("include")
         if entry is None or (isinstance(entry.value, Scalar) and entry.value.value is None):
             return top
@@ -186,8 +258,21 @@ class _Reader:
             if entry.key not in INCLUDE_KEYS:
                 raise _fail(entry.key_loc, f"include has no key '{entry.key}'")
         rules = item.get("rules")
-        if rules is not None and not self.included(rules, item.loc):
-            return []
+        if rules is not None:
+            decided = self.included(rules, item)
+            if decided is False:
+                return []
+            if isinstance(decided, IncludeCondition):
+                self.merged.conditional.append(decided)
+                outer = self.stack
+                self.stack = (*outer, decided)
+                try:
+                    return self.unconditional_item(item, depth)
+                finally:
+                    self.stack = outer
+        return self.unconditional_item(item, depth)
+
+    def unconditional_item(self, item: Map, depth: int) -> list[Map]:
         inputs = self.inputs(item.get("inputs"))
         local = item.get("local")
         if local is not None:
@@ -285,36 +370,57 @@ class _Reader:
             raise _fail(node.loc, f"include:inputs must be a mapping; found {describe(node)}")
         return {entry.key: entry.value for entry in node.entries}
 
-    def included(self, rules: Node, loc: Loc) -> bool:
-        """`rules:` of an include: `exists` is decided from the repository; an `if` or
-        `changes` cannot be decided offline, so the file is read (and a note says so)."""
+    def included(self, rules: Node, item: Map) -> bool | IncludeCondition:
+        """`rules:` of an include (docs/gitlab-ci-semantics.md §14): the first rule whose
+        conditions all match decides (`when: never` leaves the file out), none matching
+        leaves it out. `exists` is decided from the repository and an `if:` comparing
+        constants is decided; an `if:` on variables or a `changes:` is not known offline,
+        so the include is a condition its definitions are read under."""
+        cases: list[IncludeCase] = []
         for rule in self.items(rules):
             if not isinstance(rule, Map):
                 raise _fail(rule.loc, f"a rule is a mapping; found {describe(rule)}")
+            for entry in rule.entries:
+                if entry.key not in ("if", "exists", "changes", "when"):
+                    raise _fail(entry.key_loc, f"an include rule has no key '{entry.key}'")
             when = rule.get("when")
-            never = isinstance(when, Scalar) and when.value == "never"
-            outcome: bool | None = True
+            if when is not None and not (
+                isinstance(when, Scalar) and when.value in ("never", "always")
+            ):
+                raise _fail(when.loc, "an include rule's when: is never or always")
+            included = not (isinstance(when, Scalar) and when.value == "never")
             exists = rule.get("exists")
-            if exists is not None:
-                outcome = self.exists(exists)
-            for key in ("if", "changes"):
-                if rule.get(key) is not None and outcome is not False:
-                    outcome = None
-            if outcome is None:
-                # Read as included; the pipeline without the file is not analysed, so this
-                # is unmodelled (it matters where there is an executor), not a mere note.
-                self.merged.unsupported.append(
-                    (
-                        rule.loc,
-                        "include rules: an if: or changes: condition cannot be decided "
-                        "offline (the file is read as included; the pipeline without it is "
-                        "not analysed)",
+            if exists is not None and not self.exists(exists):
+                continue  # this rule never matches
+            condition = rule.get("if")
+            text: str | None = None
+            if condition is not None:
+                if not isinstance(condition, Scalar) or not isinstance(condition.value, str):
+                    raise _fail(
+                        condition.loc, f"rules:if must be a string; found {describe(condition)}"
                     )
-                )
-                return True
-            if outcome:
-                return not never
-        return False
+                decided = constant_condition(condition.value)
+                if decided is False:
+                    continue
+                if decided is None:
+                    text = condition.value
+            case = IncludeCase(text, rule.get("changes") is not None, included)
+            if case.if_ is None and not case.other:
+                if not cases:
+                    return included  # the first rule that can match surely matches
+                cases.append(case)
+                break
+            cases.append(case)
+        if not any(case.included for case in cases):
+            return False
+        return IncludeCondition(item.loc, self.describe_item(item), tuple(cases))
+
+    def describe_item(self, item: Map) -> str:
+        for kind in ("local", *REMOTE_KINDS):
+            value = item.get(kind)
+            if value is not None:
+                return f"include: {kind} {self.name(kind, item, value)}"
+        return "include"
 
     def exists(self, node: Node) -> bool:
         patterns = self.items(node.get("paths") if isinstance(node, Map) else node)  # type: ignore[arg-type]
@@ -412,5 +518,5 @@ def merge_includes(
     reader = _Reader(root, merged, vendored)
     reader.seen.add((file.resolve(), repr([])))
     top = reader.document(shown, documents, None, Loc(shown), root_file=True)
-    merged.top = reader.expand(top, 0)
+    merged.top = reader.expand(top, 0, shown)
     return merged

@@ -25,7 +25,8 @@ from typing import NoReturn
 from pdmpolicy import names
 from pdmpolicy.errors import InputError, Problem
 from pdmpolicy.gitlab.expand import expand
-from pdmpolicy.gitlab.include import merge_includes
+from pdmpolicy.gitlab.include import Merged, Stack, merge_includes
+from pdmpolicy.gitlab.include_rules import possibly_absent
 from pdmpolicy.gitlab.yaml import (
     Map,
     Node,
@@ -102,6 +103,9 @@ RULE_KEYS = frozenset(
      "start_in"}
 )  # fmt: skip
 RULE_CONDITIONS = ("if", "changes", "exists")
+CONDITIONAL_TOP_LEVEL = frozenset({"variables", "default", "workflow", "stages", *GLOBAL_DEFAULTS})
+"""Top-level keywords whose value, set by an include under undecided `rules:`, changes
+every job in the pipelines that have the include and none in the others."""
 SEMANTICS = "docs/gitlab-ci-semantics.md"
 
 
@@ -214,6 +218,7 @@ class _File:
                 "name, so no job's settings are certain",
             )
         self.warnings += [Note(loc, what) for loc, what in duplicates + merged.duplicates]
+        self._conditional_includes(merged)
         top, self.unknown = expand(merged.top, TOP_LEVEL_KEYWORDS, self.charge, self.partial)
         default = self._default(top)
         stages = self._stages(top)
@@ -239,6 +244,7 @@ class _File:
                         "hide it with a leading dot (.name) if it is not a job",
                     )
                 job = self._job(name, entry.key_loc, entry.value, default, stages)
+                job = self._conditional(job, merged)
                 jobs.extend(self._parallel(job, entry.value))
             except InputError as exc:
                 problems.extend(exc.problems)
@@ -260,6 +266,48 @@ class _File:
             notes=tuple(self.notes),
             warnings=tuple(sorted(set(self.warnings), key=lambda n: (n.loc, n.what))),
         )
+
+    def _conditional_includes(self, merged: Merged) -> None:
+        """Includes whose `rules:` are not decided offline: a note each, and what they set
+        for the whole pipeline (variables, default:, ...) is unmodelled, since it holds
+        only in the pipelines that have them."""
+        for condition in merged.conditional:
+            self.note(
+                condition.loc,
+                f"{condition.include} is included only when its rules: match "
+                f"({condition.shown}), which is decided when a pipeline is created: the jobs "
+                f"defined only there may or may not be in the pipeline ({SEMANTICS} §14)",
+            )
+        for key in sorted(CONDITIONAL_TOP_LEVEL):
+            for shown, stack in self._conditional_sources(merged, key):
+                self.unsupported_at(
+                    stack[-1].loc,
+                    f"{key}: of {shown} ({stack[-1].include}, included only when "
+                    f"{stack[-1].shown}) applies only in the pipelines that include it",
+                )
+
+    def _conditional_sources(self, merged: Merged, key: str) -> list[tuple[str, Stack]]:
+        """The files that write `key` under include conditions, unless the same file also
+        writes it unconditionally."""
+        sources = merged.sources.get(key, [])
+        always = {shown for shown, stack in sources if not stack}
+        return [(shown, stack) for shown, stack in sources if stack and shown not in always]
+
+    def _conditional(self, job: CiJob, merged: Merged) -> CiJob:
+        """A job defined only in includes whose `rules:` are undecided may be absent; one
+        also defined unconditionally has other settings with and without the include."""
+        conditional = self._conditional_sources(merged, job.name)
+        if not conditional:
+            return job
+        if len(conditional) < len(merged.sources.get(job.name, [])):
+            shown, stack = conditional[0]
+            self.unsupported_at(
+                stack[-1].loc,
+                f"job {job.name} is also defined in {shown} ({stack[-1].include}, included "
+                f"only when {stack[-1].shown}): its settings differ with and without it",
+            )
+            return job
+        return possibly_absent(job, list(dict.fromkeys(stack for _, stack in conditional)))
 
     def _top_level_notes(self, top: Map) -> None:
         workflow = top.get("workflow")
