@@ -434,21 +434,19 @@ def test_unsupported_constructs_are_reported_where_they_are() -> None:
         (5, "workflow:rules:variables", None),
         (9, "trigger:", "cross-project-trigger"),
         (13, "trigger:project", "project-trigger"),
-        (19, "trigger:include", "artifact-child"),
-        (25, "trigger:include", "several-children"),
-        (31, "needs:pipeline", "cross-pipeline-needs"),
-        (37, "after_script", "after-script-runs-kctl"),
-        (48, "environment:on_stop", "stops-environment"),
-        (60, "rules:needs", "rule-needs-and-variables"),
-        (61, "rules:variables", "rule-needs-and-variables"),
-        (66, "'retyr'", "typo"),
+        (19, "needs:pipeline", "cross-pipeline-needs"),
+        (25, "after_script", "after-script-runs-kctl"),
+        (36, "environment:on_stop", "stops-environment"),
+        (48, "rules:needs", "rule-needs-and-variables"),
+        (49, "rules:variables", "rule-needs-and-variables"),
+        (54, "'retyr'", "typo"),
     }
     assert all(
         u.loc.path == f"{FIXTURE_PATH}/constructs/unsupported.yml" for u in pipeline.unsupported
     )
     assert [note.loc.line for note in pipeline.notes] == [2]  # workflow:, read as created
     # A downstream pipeline that is not read leaves the trigger job's effect unknown.
-    for name in ("cross-project-trigger", "project-trigger", "artifact-child"):
+    for name in ("cross-project-trigger", "project-trigger"):
         assert "downstream pipeline" in (pipeline.job(name).incomplete or "")
     assert pipeline.job("typo").incomplete is None
     assert pipeline.job("cross-project-trigger").trigger is None
@@ -496,6 +494,67 @@ def test_trigger_children_are_loaded_once_each_in_every_include_form() -> None:
     assert (manual.when, manual.allow_failure, manual.script) == ("manual", True, ())
     assert parent_pipeline.job("list-form").resource_group == "gstg-postdeploy-migrations"
     assert pipelines[1].job("to-b").trigger is not None
+
+
+def test_trigger_include_with_several_files_is_one_child_merged_from_them() -> None:
+    parent, both, child_b, generated = load("trigger/merged.yml")
+    assert [p.path for p in (parent, both, child_b, generated)] == [
+        f"{FIXTURE_PATH}/trigger/merged.yml",
+        f"{FIXTURE_PATH}/trigger/merged.yml > both-children",
+        f"{FIXTURE_PATH}/trigger/child-b.yml",  # triggered by child A's to-b
+        f"{FIXTURE_PATH}/trigger/merged.yml > generated-and-local",
+    ]
+    trigger = parent.job("both-children").trigger
+    assert trigger is not None and (trigger.include, trigger.strategy) == (both.path, "depend")
+    assert parent.job("both-children").incomplete is None
+    # Child A's jobs and child B's, as a file including both; its own default: and variables.
+    assert [job.name for job in both.jobs] == ["a-job", "to-b", "b-job"]
+    assert [(v.name, v.value) for v in both.variables] == [("CHILD", "a")]
+    assert (both.warnings, both.unsupported) == ((), ())
+    # A file a job generates cannot be read offline: the child is partial, the trigger
+    # job's effect unknown.
+    assert [job.name for job in generated.jobs] == ["b-job"]
+    assert [(w.loc.line, w.what.split(" is not read")[0]) for w in generated.warnings] == [
+        (25, "include: artifact 'generated.yml' of job generate")
+    ]
+    assert "a job of the pipeline creates it" in generated.warnings[0].what
+    assert "artifact: generated.yml" in (parent.job("generated-and-local").incomplete or "")
+
+
+def test_a_merged_child_that_names_a_missing_file_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path, "a:\n  script: [x]\n", "a.yml")
+    error = error_of(
+        tmp_path, "t:\n  trigger:\n    include:\n      - local: a.yml\n      - local: b.yml\n"
+    )
+    assert [(p.loc.line, p.message) for p in error.problems] == [
+        (5, "included file 'b.yml' does not exist")
+    ]
+
+
+def test_a_merged_child_with_an_executor_is_proved(
+    run,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    executor = (FIXTURES / "unsafe-auto-retry.yml").read_text(encoding="utf-8")
+    write(tmp_path, executor, "ci/deploy.yml")
+    write(tmp_path, "stages: [build, test, deploy]\n", "ci/stages.yml")
+    parent = write(
+        tmp_path,
+        "t:\n  trigger:\n    include:\n      - local: ci/stages.yml\n"
+        "      - local: ci/deploy.yml\n",
+    )
+    _, child = load_pipelines(parent, tmp_path)
+    assert (child.path, child.job(KUBE).retry) == (".gitlab-ci.yml > t", 2)
+    monkeypatch.chdir(tmp_path)
+    result = run("verify", ".gitlab-ci.yml", "--format", "json")
+    retries = [
+        (f["path"], f["line"])
+        for f in json.loads(result.out)["findings"]
+        if f["policy"] == "pdm-no-auto-retry"
+    ]
+    line = next(n for n, text in enumerate(executor.splitlines(), 1) if "retry: 2" in text)
+    assert (result.code, retries) == (1, [("ci/deploy.yml", line)])
 
 
 def test_trigger_include_as_a_local_mapping(tmp_path: Path) -> None:

@@ -284,7 +284,11 @@ class _Reader:
             if value is not None:
                 copies = self.copies(kind, item, value)
                 if copies is None:
-                    self.not_read(item.loc, f"include: {kind} {self.name(kind, item, value)}")
+                    self.not_read(
+                        item.loc,
+                        f"include: {kind} {self.name(kind, item, value)}",
+                        "a job of the pipeline creates it" if kind == "artifact" else "",
+                    )
                     return []
                 found = []
                 for path, base in copies:
@@ -343,6 +347,9 @@ class _Reader:
 
     def name(self, kind: str, item: Map, value: Node) -> str:
         text = value.value if isinstance(value, Scalar) else describe(value)
+        if kind == "artifact":
+            job = item.get("job")
+            return f"'{text}' of job {job.value if isinstance(job, Scalar) else '?'}"
         if kind == "project":
             files = item.get("file")
             if isinstance(files, Seq):
@@ -354,12 +361,13 @@ class _Reader:
             return f"'{text}' file {shown}"
         return f"'{text}'"
 
-    def not_read(self, loc: Loc, what: str) -> None:
+    def not_read(self, loc: Loc, what: str, why: str = "") -> None:
         self.merged.not_read.append(
             (
                 loc,
-                f"{what} is not read (it is not in this repository); the pipeline is partial: "
-                "jobs that extend, reference or override its configuration are incomplete",
+                f"{what} is not read ({why or 'it is not in this repository'}); the pipeline "
+                "is partial: jobs that extend, reference or override its configuration are "
+                "incomplete",
             )
         )
 
