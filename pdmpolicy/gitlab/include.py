@@ -18,11 +18,13 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from pdmpolicy.errors import InputError
 from pdmpolicy.gitlab.expand import deep_merge
 from pdmpolicy.gitlab.inputs import Inputs, header_inputs, interpolate
 from pdmpolicy.gitlab.yaml import Map, Node, Scalar, Seq, describe, read_documents
+from pdmpolicy.load import display_path
 from pdmpolicy.location import Loc
 from pdmpolicy.prover.conditions import constant_condition
 
@@ -35,6 +37,26 @@ MAX_WILDCARD_FILES = 1000
 REMOTE_KINDS = ("project", "remote", "template", "component", "artifact")
 INCLUDE_KEYS = frozenset({"local", *REMOTE_KINDS, "file", "ref", "rules", "inputs", "cache",
                           "integrity", "job"})  # fmt: skip
+
+
+class IncludeSource(Protocol):
+    """Where includes that are not in this repository can be read (`api.CiLint`)."""
+
+    def read(self, include: dict[str, Any], loc: Loc) -> Path | str:
+        """A file holding the include's configuration, or why it cannot be read."""
+        ...
+
+
+def plain(node: Node) -> Any:
+    """A node as plain data (JSON), as GitLab would read it."""
+    if isinstance(node, Map):
+        return {entry.key: plain(entry.value) for entry in node.entries}
+    if isinstance(node, Seq):
+        return [plain(item) for item in node.items]
+    if isinstance(node, Scalar):
+        value = node.value
+        return value if value is None or isinstance(value, (str, int, float, bool)) else node.text
+    return describe(node)
 
 
 @dataclass(frozen=True)
@@ -93,6 +115,8 @@ class Merged:
     the conditions of the includes that file was read through."""
     conditional: list[IncludeCondition] = field(default_factory=list)
     """Includes read although their `rules:` are not decided offline."""
+    through_api: list[tuple[Loc, str]] = field(default_factory=list)
+    """Includes read through GitLab's API: where, and the cached file read."""
 
 
 def _fail(loc: Loc, message: str, hint: str = "") -> InputError:
@@ -125,6 +149,9 @@ class _Reader:
     merged: Merged
     vendored: Path | None = None
     """A directory of copies of includes that are not in this repository."""
+    api: IncludeSource | None = None
+    """GitLab's API, to read includes that are not in this repository."""
+    api_reason: str = ""
     count: int = 0
     seen: set[tuple[Path, str]] = field(default_factory=set)
     recording: list[tuple[int, list[tuple[str, str, Stack]]]] = field(default_factory=list)
@@ -249,7 +276,10 @@ class _Reader:
         if isinstance(item, Scalar) and isinstance(item.value, str):
             text = item.value
             if re.match(r"^https?://", text):
-                self.not_read(item.loc, f"include: remote '{text}'")
+                through = self.through_api({"remote": text}, item.loc, depth)
+                if through is not None:
+                    return through
+                self.not_read(item.loc, f"include: remote '{text}'", self.api_reason)
                 return []
             return self.local(text, item.loc, None, depth)
         if not isinstance(item, Map):
@@ -283,11 +313,19 @@ class _Reader:
             value = item.get(kind)
             if value is not None:
                 copies = self.copies(kind, item, value)
+                if copies is None and kind != "artifact":
+                    sent = {k: plain(v) for k, v in ((e.key, e.value) for e in item.entries)}
+                    sent.pop("rules", None)  # modelled here (include_rules.py)
+                    through = self.through_api(sent, item.loc, depth)
+                    if through is not None:
+                        return through
                 if copies is None:
                     self.not_read(
                         item.loc,
                         f"include: {kind} {self.name(kind, item, value)}",
-                        "a job of the pipeline creates it" if kind == "artifact" else "",
+                        "a job of the pipeline creates it"
+                        if kind == "artifact"
+                        else self.api_reason,
                     )
                     return []
                 found = []
@@ -297,6 +335,20 @@ class _Reader:
                         found.append(top)
                 return found
         raise _fail(item.loc, "an include names local, project, remote, template or component")
+
+    def through_api(self, sent: dict[str, object], loc: Loc, depth: int) -> list[Map] | None:
+        """The include read through GitLab's CI Lint API (its answer cached), or None:
+        no API given, or GitLab could not merge it (`api_reason` says why)."""
+        self.api_reason = ""
+        if self.api is None:
+            return None
+        answer = self.api.read(sent, loc)
+        if isinstance(answer, str):
+            self.api_reason = answer
+            return None
+        self.merged.through_api.append((loc, display_path(answer, self.root)))
+        top = self.vendored_file(answer, answer.parent, None, loc, depth)
+        return [top] if top is not None else []
 
     def copies(self, kind: str, item: Map, value: Node) -> list[tuple[Path, Path]] | None:
         """The vendored copies of a non-local include, with what their own local includes
@@ -513,6 +565,7 @@ def merge_includes(
     documents: list[Node | None],
     shown: str,
     vendored: Path | None = None,
+    api: IncludeSource | None = None,
 ) -> Merged:
     """The configuration of `file` (already parsed into `documents`) with every include
     merged in; raises InputError for what GitLab would refuse.
@@ -521,9 +574,11 @@ def merge_includes(
     `templates/<name>` for `template:`, `projects/<group/project>/<file>` for `project:`
     (whose own local includes are read from that directory), `remote/<host>/<path>` for
     `remote:`, `components/<host>/<path>.yml` for `component:` (without `@version`). An
-    include without a copy stays not read."""
+    include without a copy stays not read.
+
+    `api`: GitLab's API, which reads an include that has no copy (`api.CiLint`)."""
     merged = Merged(Map((), Loc(shown)))
-    reader = _Reader(root, merged, vendored)
+    reader = _Reader(root, merged, vendored, api)
     reader.seen.add((file.resolve(), repr([])))
     top = reader.document(shown, documents, None, Loc(shown), root_file=True)
     merged.top = reader.expand(top, 0, shown)

@@ -26,7 +26,7 @@ from typing import NoReturn
 from pdmpolicy import names
 from pdmpolicy.errors import InputError, Problem
 from pdmpolicy.gitlab.expand import expand
-from pdmpolicy.gitlab.include import Merged, Stack, merge_includes
+from pdmpolicy.gitlab.include import IncludeSource, Merged, Stack, merge_includes
 from pdmpolicy.gitlab.include_rules import possibly_absent
 from pdmpolicy.gitlab.yaml import (
     Entry,
@@ -179,6 +179,7 @@ class _File:
     file: Path
     root: Path
     vendored: Path | None = None
+    api: IncludeSource | None = None
     path: str = ""
     unsupported: list[Unsupported] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
@@ -228,7 +229,7 @@ class _File:
             child = self.merged_child
             self.path = child.name
             documents = [Map((Entry("include", child.loc, child.include),), child.loc)]
-        merged = merge_includes(self.file, self.root, documents, self.path, self.vendored)
+        merged = merge_includes(self.file, self.root, documents, self.path, self.vendored, self.api)
         self.partial = bool(merged.not_read)
         for loc, what in merged.unsupported:
             self.unsupported_at(loc, what)
@@ -297,6 +298,13 @@ class _File:
         """Includes whose `rules:` are not decided offline: a note each, and what they set
         for the whole pipeline (variables, default:, ...) is unmodelled, since it holds
         only in the pipelines that have them."""
+        for loc, cached in merged.through_api:
+            self.note(
+                loc,
+                f"read through GitLab's CI Lint API (GitLab's merge, kept in {cached}): "
+                "includes under rules: inside it were decided by GitLab for a static check of "
+                f"the project's default branch ({SEMANTICS} §14)",
+            )
         for condition in merged.conditional:
             self.note(
                 condition.loc,
@@ -305,11 +313,13 @@ class _File:
                 f"defined only there may or may not be in the pipeline ({SEMANTICS} §14)",
             )
         for key in sorted(CONDITIONAL_TOP_LEVEL):
+            if key == "stages" and (self.path, ()) in merged.sources.get(key, []):
+                continue  # the pipeline's own stages: replace every included list
             for shown, stack in self._conditional_sources(merged, key):
                 self.unsupported_at(
                     stack[-1].loc,
-                    f"{key}: of {shown} ({stack[-1].include}, included only when "
-                    f"{stack[-1].shown}) applies only in the pipelines that include it",
+                    f"{key}: of {shown}, set only in the pipelines that have "
+                    f"{stack[-1].include} (under rules: {stack[-1].shown}),",
                 )
 
     def _conditional_sources(self, merged: Merged, key: str) -> list[tuple[str, Stack]]:
@@ -329,8 +339,8 @@ class _File:
             shown, stack = conditional[0]
             self.unsupported_at(
                 stack[-1].loc,
-                f"job {job.name} is also defined in {shown} ({stack[-1].include}, included "
-                f"only when {stack[-1].shown}): its settings differ with and without it",
+                f"job {job.name}, also defined in {shown} ({stack[-1].include}, under "
+                f"rules: {stack[-1].shown}), with settings that differ with and without it,",
             )
             return job
         return possibly_absent(job, list(dict.fromkeys(stack for _, stack in conditional)))
@@ -1078,7 +1088,9 @@ class _File:
         return result, problems
 
 
-def load_pipelines(file: Path, root: Path, vendored: Path | None = None) -> tuple[Pipeline, ...]:
+def load_pipelines(
+    file: Path, root: Path, vendored: Path | None = None, api: IncludeSource | None = None
+) -> tuple[Pipeline, ...]:
     """The pipeline of `file`, then every child pipeline it reaches through
     `trigger: include:` (depth first, each file once). Raises InputError on bad input.
 
@@ -1087,7 +1099,8 @@ def load_pipelines(file: Path, root: Path, vendored: Path | None = None) -> tupl
     and stops nesting at its depth limit when the pipeline runs.
 
     `vendored`: a directory of copies of includes that are not in this repository
-    (`include.merge_includes` says how it is laid out)."""
+    (`include.merge_includes` says how it is laid out); `api`: GitLab's API, which reads
+    the includes that have no copy (`api.CiLint`)."""
     order: list[Pipeline] = []
     seen: set[Path | str] = set()
     cycles: dict[str, list[Note]] = {}
@@ -1101,11 +1114,11 @@ def load_pipelines(file: Path, root: Path, vendored: Path | None = None) -> tupl
         if isinstance(current, MergedChild):
             key: Path | str = current.name
             shown_current = current.name
-            loader = _File(root, root, vendored, merged_child=current)
+            loader = _File(root, root, vendored, api, merged_child=current)
         else:
             key = current.resolve()
             shown_current = display_path(current, root)
-            loader = _File(current, root, vendored)
+            loader = _File(current, root, vendored, api)
         if key in chain:
             shown = " -> ".join([*names_, shown_current])
             cycles.setdefault(names_[-1], []).append(
