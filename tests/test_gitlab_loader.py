@@ -1325,6 +1325,11 @@ def test_include_rules_that_never_match_leave_the_file_out(tmp_path: Path) -> No
         assert [job.name for job in load_text(tmp_path, text).jobs] == ["job"], rules
     text = "include:\n  - local: ci/extra.yml\n    rules: [{exists: [ci/extra.yml]}]\n"
     assert load_text(tmp_path, text).job("extra").choices == ()
+    # Another project's files, or a path from variables: not known offline.
+    for exists in ("{paths: [x.yml], project: group/other}", "[$CONFIG_FILE, no-such-file]"):
+        text = f"include:\n  - local: ci/extra.yml\n    rules: [{{exists: {exists}}}]\n"
+        extra = load_text(tmp_path, text).job("extra")
+        assert extra.rule_cases == (RuleCase(None, True, 0),), exists
 
 
 def test_an_include_rule_with_a_job_keyword_is_an_error(tmp_path: Path) -> None:

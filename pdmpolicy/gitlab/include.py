@@ -66,7 +66,8 @@ class IncludeCase:
     if_: str | None
     """The `if:` expression; None when the rule has none (or it is decided true)."""
     other: bool
-    """The rule also has `changes:` (matched or not: unknown offline)."""
+    """The rule also has `changes:`, or an `exists:` not known offline (another
+    project's files, a path from variables): matched or not is unknown."""
     included: bool
     """What the rule decides when it matches (`when: never`: not included)."""
 
@@ -450,8 +451,11 @@ class _Reader:
                 raise _fail(when.loc, "an include rule's when: is never or always")
             included = not (isinstance(when, Scalar) and when.value == "never")
             exists = rule.get("exists")
-            if exists is not None and not self.exists(exists):
-                continue  # this rule never matches
+            found: bool | None = True
+            if exists is not None:
+                found = self.exists(exists)
+                if found is False:
+                    continue  # this rule never matches
             condition = rule.get("if")
             text: str | None = None
             if condition is not None:
@@ -464,7 +468,7 @@ class _Reader:
                     continue
                 if decided is None:
                     text = condition.value
-            case = IncludeCase(text, rule.get("changes") is not None, included)
+            case = IncludeCase(text, rule.get("changes") is not None or found is None, included)
             if case.if_ is None and not case.other:
                 if not cases:
                     return included  # the first rule that can match surely matches
@@ -482,10 +486,18 @@ class _Reader:
                 return f"include: {kind} {self.name(kind, item, value)}"
         return "include"
 
-    def exists(self, node: Node) -> bool:
+    def exists(self, node: Node) -> bool | None:
+        """Whether a file `exists:` names is in the repository; None when that cannot be
+        known offline (another project's files, a path built from variables)."""
+        if isinstance(node, Map) and node.get("project") is not None:
+            return None
         patterns = self.items(node.get("paths") if isinstance(node, Map) else node)  # type: ignore[arg-type]
+        unknown = False
         for pattern in patterns:
             if not isinstance(pattern, Scalar) or not isinstance(pattern.value, str):
+                continue
+            if "$" in pattern.value:
+                unknown = True
                 continue
             text = pattern.value.lstrip("/")
             if any(char in text for char in "*?[{"):
@@ -494,7 +506,7 @@ class _Reader:
                     return True
             elif (self.here / text).exists():
                 return True
-        return False
+        return None if unknown else False
 
     def tree(self, pattern: str) -> list[str]:
         """The files a wildcard `pattern` may match: those below the directory its fixed
