@@ -260,3 +260,29 @@ def test_the_verify_default_token_variable_is_the_clients() -> None:
     from pdmpolicy.gitlab import api
 
     assert command.TOKEN_VARIABLE == api.DEFAULT_TOKEN_VARIABLE
+
+
+def test_only_includes_not_in_the_repository_are_sent_with_their_inputs(
+    repo: Repo,
+    run,
+    gitlab: FakeLint,  # type: ignore[no-untyped-def]
+) -> None:
+    (repo.root / "ci").mkdir()
+    (repo.root / "ci" / "lint.yml").write_text("lint:\n  script: [echo]\n", encoding="utf-8")
+    (repo.root / ".gitlab-ci.yml").write_text(
+        "include:\n  - local: ci/lint.yml\n  - project: group/templates\n"
+        "    file: /deploy.yml\n    ref: v2\n    inputs: {environment: gstg}\n",
+        encoding="utf-8",
+    )
+    verify(run, gitlab)
+    ((_, _, body),) = gitlab.requests
+    assert json.loads(body["content"]) == {
+        "include": [
+            {
+                "project": "group/templates",
+                "file": "/deploy.yml",
+                "ref": "v2",
+                "inputs": {"environment": "gstg"},
+            }
+        ]
+    }
