@@ -28,7 +28,7 @@ from pdmpolicy.environments.lower import lower, parent
 from pdmpolicy.environments.project import load_environments
 from pdmpolicy.gitlab import load_pipelines
 from pdmpolicy.gitlab.analysis import analyse
-from pdmpolicy.gitlab.pipeline import CiJob, Pipeline
+from pdmpolicy.gitlab.pipeline import CiJob, Pipeline, RuleCase
 from pdmpolicy.gitlab.yaml import ALIAS_NODE_BUDGET, resolve_plain, ruby_text
 from pdmpolicy.output.render import emit
 from pdmpolicy.policies.examples import GSTG, GSTG_CNY, GSTG_CNY_EXECUTOR, GSTG_FIRST, changed
@@ -434,21 +434,19 @@ def test_unsupported_constructs_are_reported_where_they_are() -> None:
         (5, "workflow:rules:variables", None),
         (9, "trigger:", "cross-project-trigger"),
         (13, "trigger:project", "project-trigger"),
-        (19, "trigger:include", "artifact-child"),
-        (25, "trigger:include", "several-children"),
-        (31, "needs:pipeline", "cross-pipeline-needs"),
-        (37, "after_script", "after-script-runs-kctl"),
-        (48, "environment:on_stop", "stops-environment"),
-        (60, "rules:needs", "rule-needs-and-variables"),
-        (61, "rules:variables", "rule-needs-and-variables"),
-        (66, "'retyr'", "typo"),
+        (19, "needs:pipeline", "cross-pipeline-needs"),
+        (25, "after_script", "after-script-runs-kctl"),
+        (36, "environment:on_stop", "stops-environment"),
+        (48, "rules:needs", "rule-needs-and-variables"),
+        (49, "rules:variables", "rule-needs-and-variables"),
+        (54, "'retyr'", "typo"),
     }
     assert all(
         u.loc.path == f"{FIXTURE_PATH}/constructs/unsupported.yml" for u in pipeline.unsupported
     )
     assert [note.loc.line for note in pipeline.notes] == [2]  # workflow:, read as created
     # A downstream pipeline that is not read leaves the trigger job's effect unknown.
-    for name in ("cross-project-trigger", "project-trigger", "artifact-child"):
+    for name in ("cross-project-trigger", "project-trigger"):
         assert "downstream pipeline" in (pipeline.job(name).incomplete or "")
     assert pipeline.job("typo").incomplete is None
     assert pipeline.job("cross-project-trigger").trigger is None
@@ -496,6 +494,67 @@ def test_trigger_children_are_loaded_once_each_in_every_include_form() -> None:
     assert (manual.when, manual.allow_failure, manual.script) == ("manual", True, ())
     assert parent_pipeline.job("list-form").resource_group == "gstg-postdeploy-migrations"
     assert pipelines[1].job("to-b").trigger is not None
+
+
+def test_trigger_include_with_several_files_is_one_child_merged_from_them() -> None:
+    parent, both, child_b, generated = load("trigger/merged.yml")
+    assert [p.path for p in (parent, both, child_b, generated)] == [
+        f"{FIXTURE_PATH}/trigger/merged.yml",
+        f"{FIXTURE_PATH}/trigger/merged.yml > both-children",
+        f"{FIXTURE_PATH}/trigger/child-b.yml",  # triggered by child A's to-b
+        f"{FIXTURE_PATH}/trigger/merged.yml > generated-and-local",
+    ]
+    trigger = parent.job("both-children").trigger
+    assert trigger is not None and (trigger.include, trigger.strategy) == (both.path, "depend")
+    assert parent.job("both-children").incomplete is None
+    # Child A's jobs and child B's, as a file including both; its own default: and variables.
+    assert [job.name for job in both.jobs] == ["a-job", "to-b", "b-job"]
+    assert [(v.name, v.value) for v in both.variables] == [("CHILD", "a")]
+    assert (both.warnings, both.unsupported) == ((), ())
+    # A file a job generates cannot be read offline: the child is partial, the trigger
+    # job's effect unknown.
+    assert [job.name for job in generated.jobs] == ["b-job"]
+    assert [(w.loc.line, w.what.split(" is not read")[0]) for w in generated.warnings] == [
+        (25, "include: artifact 'generated.yml' of job generate")
+    ]
+    assert "a job of the pipeline creates it" in generated.warnings[0].what
+    assert "artifact: generated.yml" in (parent.job("generated-and-local").incomplete or "")
+
+
+def test_a_merged_child_that_names_a_missing_file_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path, "a:\n  script: [x]\n", "a.yml")
+    error = error_of(
+        tmp_path, "t:\n  trigger:\n    include:\n      - local: a.yml\n      - local: b.yml\n"
+    )
+    assert [(p.loc.line, p.message) for p in error.problems] == [
+        (5, "included file 'b.yml' does not exist")
+    ]
+
+
+def test_a_merged_child_with_an_executor_is_proved(
+    run,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    executor = (FIXTURES / "unsafe-auto-retry.yml").read_text(encoding="utf-8")
+    write(tmp_path, executor, "ci/deploy.yml")
+    write(tmp_path, "stages: [build, test, deploy]\n", "ci/stages.yml")
+    parent = write(
+        tmp_path,
+        "t:\n  trigger:\n    include:\n      - local: ci/stages.yml\n"
+        "      - local: ci/deploy.yml\n",
+    )
+    _, child = load_pipelines(parent, tmp_path)
+    assert (child.path, child.job(KUBE).retry) == (".gitlab-ci.yml > t", 2)
+    monkeypatch.chdir(tmp_path)
+    result = run("verify", ".gitlab-ci.yml", "--format", "json")
+    retries = [
+        (f["path"], f["line"])
+        for f in json.loads(result.out)["findings"]
+        if f["policy"] == "pdm-no-auto-retry"
+    ]
+    line = next(n for n, text in enumerate(executor.splitlines(), 1) if "retry: 2" in text)
+    assert (result.code, retries) == (1, [("ci/deploy.yml", line)])
 
 
 def test_trigger_include_as_a_local_mapping(tmp_path: Path) -> None:
@@ -1155,7 +1214,10 @@ def test_vendored_copies_are_read_in_place_of_includes_not_in_the_repository() -
     )
 
 
-def test_include_rules_if_cannot_be_decided_offline_and_are_read_as_included(
+CONDITIONAL = "includes/conditional"
+
+
+def test_include_rules_if_on_variables_make_the_included_jobs_possibly_absent(
     tmp_path: Path,
 ) -> None:
     write(tmp_path, "extra:\n  script: [echo]\n", "ci/extra.yml")
@@ -1165,10 +1227,148 @@ def test_include_rules_if_cannot_be_decided_offline_and_are_read_as_included(
         "  - local: ci/none-*.yml\njob:\n  script: [x]\n",
     )
     assert [job.name for job in pipeline.jobs] == ["extra", "job"]
-    assert [(u.loc.line, u.what.split(":")[0], u.job) for u in pipeline.unsupported] == [
-        (4, "include rules", None)
+    assert pipeline.unsupported == ()
+    extra = pipeline.job("extra")
+    assert [(c.when, c.loc.line) for c in extra.choices] == [("on_success", 1), ("never", 2)]
+    assert extra.rule_cases == (RuleCase("$CI_COMMIT_TAG", other=False, choice=0),)
+    assert pipeline.job("job").choices == ()
+    assert sorted((n.loc.line, n.what.split(" '")[0]) for n in pipeline.notes) == [
+        (2, "include: local"),
+        (5, "include: local"),
     ]
-    assert [(n.loc.line, n.what.split(" '")[0]) for n in pipeline.notes] == [(5, "include: local")]
+
+
+def test_include_rules_are_decided_where_they_can_be() -> None:
+    pipeline = one(f"{CONDITIONAL}/main.yml")
+    # `"enabled" == "disabled"` compares constants: never included.
+    assert [job.name for job in pipeline.jobs] == [
+        "gstg-kubernetes-post-deploy-migrations",
+        "gprd-kubernetes-post-deploy-migrations",
+        "lint",
+        "build",
+    ]
+    assert pipeline.job("build").choices == ()
+    gstg = pipeline.job("gstg-kubernetes-post-deploy-migrations")
+    assert [c.when for c in gstg.choices] == ["on_success", "never"]
+    assert gstg.rule_cases == (RuleCase('$DEPLOY_ENVIRONMENT == "gstg"', False, 0),)
+    # The include's rules first (a schedule leaves it out, anything else lets it in), then
+    # the job's own: the job is there on main, except in scheduled pipelines.
+    lint = pipeline.job("lint")
+    assert [c.when for c in lint.choices] == ["on_success", "never"]
+    assert lint.rule_cases == (
+        RuleCase('$CI_PIPELINE_SOURCE == "schedule"', False, 1),
+        RuleCase('$CI_COMMIT_BRANCH == "main"', False, 0),
+        RuleCase(None, False, 1),
+    )
+
+
+def test_nested_conditional_includes_take_both_conditions(tmp_path: Path) -> None:
+    write(tmp_path, "inner:\n  rules:\n    - if: $B\n      when: manual\n  script: [x]\n", "b.yml")
+    write(tmp_path, "include:\n  - local: b.yml\n    rules: [{if: $A}]\n", "a.yml")
+    pipeline = load_text(
+        tmp_path, "include:\n  - local: a.yml\n    rules: [{if: $O}]\njob:\n  script: [x]\n"
+    )
+    inner = pipeline.job("inner")
+    assert [c.when for c in inner.choices] == ["manual", "never"]
+    assert inner.rule_cases == (
+        RuleCase("($O) && (($A) && ($B))", False, 0),
+        RuleCase("($O) && ($A)", False, 1),
+        RuleCase("$O", False, 1),
+    )
+
+
+def test_a_file_included_twice_under_other_rules_is_there_when_either_matches(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "extra:\n  script: [echo]\n", "ci/extra.yml")
+    text = (
+        "include:\n  - local: ci/extra.yml\n    rules: [{if: $A}]\n"
+        "  - local: ci/extra.yml\n    rules: [{if: $B}]\n"
+    )
+    extra = load_text(tmp_path, text).job("extra")
+    assert [c.when for c in extra.choices] == ["on_success", "never"]
+    assert extra.rule_cases == ()  # either condition: independent of other jobs
+    always = text + "  - local: ci/extra.yml\n"
+    assert load_text(tmp_path, always).job("extra").choices == ()
+
+
+def test_what_a_conditional_include_sets_for_every_job_is_not_modelled(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "variables:\n  SKIP_POST_DEPLOYMENT_MIGRATIONS: 'true'\n"
+        "deploy:\n  retry: 2\n  script: [x]\n",
+        "ci/extra.yml",
+    )
+    pipeline = load_text(
+        tmp_path,
+        "include:\n  - local: ci/extra.yml\n    rules: [{if: $CI_COMMIT_TAG}]\n"
+        "deploy:\n  script: [k-ctl -e gstg upgrade]\n",
+    )
+    assert [
+        (u.loc.line, u.what.split(" '")[0].split(" (")[0], u.job) for u in pipeline.unsupported
+    ] == [
+        (2, "variables: of ci/extra.yml, set only in the pipelines that have include: local", None),
+        (2, "job deploy, also defined in ci/extra.yml", "deploy"),
+    ]
+    assert pipeline.job("deploy").choices == ()
+
+
+def test_include_rules_that_never_match_leave_the_file_out(tmp_path: Path) -> None:
+    write(tmp_path, "extra:\n  script: [echo]\n", "ci/extra.yml")
+    for rules in (
+        "[{if: $A, exists: [no-such-file]}]",
+        '[{if: \'"a" == "b"\'}]',
+        "[{if: $A, when: never}]",
+        "[{when: never}]",
+    ):
+        text = f"include:\n  - local: ci/extra.yml\n    rules: {rules}\njob:\n  script: [x]\n"
+        assert [job.name for job in load_text(tmp_path, text).jobs] == ["job"], rules
+    text = "include:\n  - local: ci/extra.yml\n    rules: [{exists: [ci/extra.yml]}]\n"
+    assert load_text(tmp_path, text).job("extra").choices == ()
+    # Another project's files, or a path from variables: not known offline.
+    for exists in ("{paths: [x.yml], project: group/other}", "[$CONFIG_FILE, no-such-file]"):
+        text = f"include:\n  - local: ci/extra.yml\n    rules: [{{exists: {exists}}}]\n"
+        extra = load_text(tmp_path, text).job("extra")
+        assert extra.rule_cases == (RuleCase(None, True, 0),), exists
+
+
+def test_an_include_rule_with_a_job_keyword_is_an_error(tmp_path: Path) -> None:
+    error = error_of(tmp_path, "include:\n  - local: x.yml\n    rules: [{if: $A, when: manual}]\n")
+    assert "when: is never or always" in error.problems[0].message
+    error = error_of(tmp_path, "include:\n  - local: x.yml\n    rules: [{if: $A, needs: [a]}]\n")
+    assert "an include rule has no key 'needs'" in error.problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("main.yml", []),  # gstg and gprd executors are never in one pipeline
+        (
+            "unordered.yml",  # both conditions can hold: the executors meet, one retries
+            [
+                ("pdm-at-most-once", "ci/gstg.yml", 2),
+                ("pdm-at-most-once", "ci/vm.yml", 2),
+                ("pdm-at-most-once", "ci/vm.yml", 3),
+                ("pdm-no-auto-retry", "ci/vm.yml", 3),
+            ],
+        ),
+    ],
+)
+def test_executors_in_conditional_includes_keep_their_findings(
+    run,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    expected: list[tuple[str, str, int]],
+) -> None:
+    monkeypatch.chdir(REPO_ROOT)
+    result = run("verify", f"{FIXTURE_PATH}/{CONDITIONAL}/{name}", "--format", "json")
+    findings = json.loads(result.out)["findings"]
+    found = [
+        (f["policy"], f["path"].removeprefix(f"{FIXTURE_PATH}/{CONDITIONAL}/"), f["line"])
+        for f in findings
+        if f["severity"] == "error"
+    ]
+    assert (result.code, found) == (1 if expected else 0, expected)
 
 
 def test_a_file_that_includes_itself_is_read_once(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from pdmpolicy.cli.common import Subparsers
     from pdmpolicy.core.findings import Finding
+    from pdmpolicy.gitlab.api import CiLint
     from pdmpolicy.gitlab.pipeline import Pipeline
 
 
@@ -67,7 +68,92 @@ def add_parser(commands: Subparsers, common: argparse.ArgumentParser) -> None:
         "DIR/components/<host>/<path>.yml; an include without a copy is reported as not "
         "read (docs/gitlab-loader.md)",
     )
+    gitlab = verify.add_argument_group(
+        "reading includes through GitLab's API (optional; no network without --gitlab-url)"
+    )
+    gitlab.add_argument(
+        "--gitlab-url",
+        metavar="URL",
+        help="GitLab's base URL, e.g. https://gitlab.example.com: an include that is not in "
+        "this repository and has no copy under --includes is read through GitLab's CI Lint "
+        "API (docs/gitlab-loader.md)",
+    )
+    gitlab.add_argument(
+        "--gitlab-project",
+        metavar="ID",
+        help="project id or full path group/project whose context GitLab merges the "
+        "includes in (required with --gitlab-url)",
+    )
+    gitlab.add_argument(
+        "--gitlab-token-variable",
+        default=TOKEN_VARIABLE,
+        metavar="NAME",
+        help=f"environment variable holding a token with the api or read_api scope "
+        f"(default: {TOKEN_VARIABLE}); the token is never taken on the command line",
+    )
+    gitlab.add_argument(
+        "--gitlab-cache",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where GitLab's answers are kept, one file per include (default: "
+        "$XDG_CACHE_HOME/pdmpolicy/gitlab-ci-lint, else ~/.cache/pdmpolicy/gitlab-ci-lint)",
+    )
+    gitlab.add_argument(
+        "--gitlab-refresh",
+        action="store_true",
+        help="ask GitLab again for includes whose answer is cached",
+    )
     report_options(verify)
+
+
+TOKEN_VARIABLE = "PDMPOLICY_GITLAB_TOKEN"  # noqa: S105 - a variable name, not a secret
+"""`gitlab.api.DEFAULT_TOKEN_VARIABLE`, known without importing it."""
+
+
+def _api(args: argparse.Namespace) -> CiLint | None:
+    """GitLab's CI Lint API when --gitlab-url is given."""
+    import os
+
+    from pdmpolicy.gitlab.api import CiLint, default_cache
+
+    given = [
+        name
+        for name, value in (
+            ("--gitlab-project", args.gitlab_project),
+            ("--gitlab-cache", args.gitlab_cache),
+            ("--gitlab-refresh", args.gitlab_refresh or None),
+        )
+        if value is not None
+    ]
+    if args.gitlab_url is None:
+        if given:
+            raise UsageError(f"{given[0]} is only used with --gitlab-url")
+        return None
+    if not args.gitlab_url.startswith(("https://", "http://")):
+        raise UsageError(f"--gitlab-url {args.gitlab_url} is not an http(s) URL")
+    if not args.gitlab_project:
+        raise UsageError("--gitlab-url needs --gitlab-project (the project id or path)")
+    token = os.environ.get(args.gitlab_token_variable, "").strip()
+    if not token:
+        raise UsageError(
+            f"no GitLab token: set the environment variable {args.gitlab_token_variable} to a "
+            "token with the api or read_api scope (or name another with "
+            "--gitlab-token-variable)"
+        )
+    if not all(33 <= ord(char) <= 126 for char in token):
+        raise UsageError(
+            f"the token in {args.gitlab_token_variable} contains spaces or characters a "
+            "GitLab token never has"
+        )
+    return CiLint(
+        url=args.gitlab_url.rstrip("/"),
+        project=args.gitlab_project,
+        token=token,
+        token_variable=args.gitlab_token_variable,
+        cache=args.gitlab_cache or default_cache(),
+        refresh=args.gitlab_refresh,
+    )
 
 
 INPUT_CHECK = "gitlab-ci-input"
@@ -114,11 +200,12 @@ def run(args: argparse.Namespace) -> int:
     policy_set = load_policy_set(policies, root, REGISTRY)
     if args.includes is not None and not args.includes.is_dir():
         raise UsageError(f"--includes {args.includes} is not a directory")
+    api = _api(args)
     pipelines: dict[str, Pipeline] = {}
     problems: list[Problem] = []
     for file in args.files:
         try:
-            for pipeline in load_pipelines(file, root, args.includes):
+            for pipeline in load_pipelines(file, root, args.includes, api):
                 pipelines.setdefault(pipeline.path, pipeline)
         except InputError as exc:
             problems.extend(exc.problems)

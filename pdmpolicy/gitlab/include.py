@@ -18,12 +18,15 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from pdmpolicy.core.errors import InputError
 from pdmpolicy.core.location import Loc
+from pdmpolicy.environments.load import display_path
 from pdmpolicy.gitlab.expand import deep_merge
 from pdmpolicy.gitlab.inputs import Inputs, header_inputs, interpolate
 from pdmpolicy.gitlab.yaml import Map, Node, Scalar, Seq, describe, read_documents
+from pdmpolicy.prover.conditions import constant_condition
 
 MAX_INCLUDES = 150
 """GitLab's default `ci_max_includes`: includes a pipeline may have, nested ones counted."""
@@ -34,6 +37,67 @@ MAX_WILDCARD_FILES = 1000
 REMOTE_KINDS = ("project", "remote", "template", "component", "artifact")
 INCLUDE_KEYS = frozenset({"local", *REMOTE_KINDS, "file", "ref", "rules", "inputs", "cache",
                           "integrity", "job"})  # fmt: skip
+
+
+class IncludeSource(Protocol):
+    """Where includes that are not in this repository can be read (`api.CiLint`)."""
+
+    def read(self, include: dict[str, Any], loc: Loc) -> Path | str:
+        """A file holding the include's configuration, or why it cannot be read."""
+        ...
+
+
+def plain(node: Node) -> Any:
+    """A node as plain data (JSON), as GitLab would read it."""
+    if isinstance(node, Map):
+        return {entry.key: plain(entry.value) for entry in node.entries}
+    if isinstance(node, Seq):
+        return [plain(item) for item in node.items]
+    if isinstance(node, Scalar):
+        value = node.value
+        return value if value is None or isinstance(value, (str, int, float, bool)) else node.text
+    return describe(node)
+
+
+@dataclass(frozen=True)
+class IncludeCase:
+    """One entry of an include's `rules:` that is not decided offline."""
+
+    if_: str | None
+    """The `if:` expression; None when the rule has none (or it is decided true)."""
+    other: bool
+    """The rule also has `changes:`, or an `exists:` not known offline (another
+    project's files, a path from variables): matched or not is unknown."""
+    included: bool
+    """What the rule decides when it matches (`when: never`: not included)."""
+
+
+@dataclass(frozen=True)
+class IncludeCondition:
+    """An include whose `rules:` are decided when the pipeline is created, on variables
+    that are not known offline: the file may or may not be part of the pipeline."""
+
+    loc: Loc
+    include: str
+    """The include as written, for messages: `include: local 'ci/deploy.yml'`."""
+    cases: tuple[IncludeCase, ...]
+    """Its undecided rules in order; GitLab takes the first that matches, and leaves the
+    file out when none does."""
+
+    @property
+    def shown(self) -> str:
+        parts = []
+        for case in self.cases:
+            text = f"if: {case.if_}" if case.if_ is not None else "(always)"
+            if case.other:
+                text += " with changes:"
+            parts.append(text if case.included else f"{text} (when: never)")
+        return "; ".join(parts)
+
+
+Stack = tuple[IncludeCondition, ...]
+"""The conditions of the includes a definition was read through, outermost first; ():
+it is part of the pipeline whatever the variables."""
 
 
 @dataclass
@@ -47,6 +111,13 @@ class Merged:
     duplicates: list[tuple[Loc, str]] = field(default_factory=list)
     read: list[str] = field(default_factory=list)
     """Display paths of the local files merged in, in the order read."""
+    sources: dict[str, list[tuple[str, Stack]]] = field(default_factory=dict)
+    """Top-level key (job, template, `variables`, ...) -> each file that writes it, with
+    the conditions of the includes that file was read through."""
+    conditional: list[IncludeCondition] = field(default_factory=list)
+    """Includes read although their `rules:` are not decided offline."""
+    through_api: list[tuple[Loc, str]] = field(default_factory=list)
+    """Includes read through GitLab's API: where, and the cached file read."""
 
 
 def _fail(loc: Loc, message: str, hint: str = "") -> InputError:
@@ -79,13 +150,22 @@ class _Reader:
     merged: Merged
     vendored: Path | None = None
     """A directory of copies of includes that are not in this repository."""
+    api: IncludeSource | None = None
+    """GitLab's API, to read includes that are not in this repository."""
+    api_reason: str = ""
     count: int = 0
     seen: set[tuple[Path, str]] = field(default_factory=set)
+    recording: list[tuple[int, list[tuple[str, str, Stack]]]] = field(default_factory=list)
     files: dict[Path, list[str]] = field(default_factory=dict)
     base: Path | None = None
     """What `include: local` is relative to: the repository, or the vendored copy of the
     project whose file is being read (GitLab reads a project file's local includes from that
     project)."""
+    stack: Stack = ()
+    """The conditions of the includes being read (nested ones inside)."""
+    keys: dict[tuple[Path, str], list[tuple[str, str, Stack]]] = field(default_factory=dict)
+    """A file read once -> (key, file, conditions inside it) of everything it defines, so
+    a second include of it, under other rules, adds its conditions."""
 
     @property
     def here(self) -> Path:
@@ -97,12 +177,29 @@ class _Reader:
         """An included local file, its own includes merged in (None: included already)."""
         key = (path.resolve(), repr(sorted((k, repr(v)) for k, v in (inputs or {}).items())))
         if key in self.seen:
+            # Read once, as GitLab does; what it defines is there under this include's
+            # conditions too.
+            for name, shown, inner in self.keys.get(key, []):
+                self.source(name, shown, (*self.stack, *inner))
             return None
         self.seen.add(key)
         shown, documents = read_documents(path, self.root, self.merged.duplicates)
         self.merged.read.append(shown)
         top = self.document(shown, documents, inputs, via, root_file=False)
-        return self.expand(top, depth)
+        outer = len(self.stack)
+        recorded: list[tuple[str, str, Stack]] = []
+        self.keys[key] = recorded
+        self.recording.append((outer, recorded))
+        try:
+            return self.expand(top, depth, shown)
+        finally:
+            self.recording.pop()
+
+    def source(self, name: str, shown: str, stack: Stack) -> None:
+        """`shown` writes the top-level key `name`, read under `stack`."""
+        self.merged.sources.setdefault(name, []).append((shown, stack))
+        for outer, recorded in self.recording:
+            recorded.append((name, shown, stack[outer:]))
 
     def document(
         self,
@@ -141,8 +238,11 @@ class _Reader:
             self.merged.unsupported.append((loc, what))
         return interpolate(top, values)
 
-    def expand(self, top: Map, depth: int) -> Map:
+    def expand(self, top: Map, depth: int, shown: str) -> Map:
         """`top` with its includes merged under it (GitLab's order and precedence)."""
+        for own in top.entries:
+            if own.key not in ("include", "spec"):
+                self.source(own.key, shown, self.stack)
         entry = top.entry("include")
         if entry is None or (isinstance(entry.value, Scalar) and entry.value.value is None):
             return top
@@ -177,7 +277,10 @@ class _Reader:
         if isinstance(item, Scalar) and isinstance(item.value, str):
             text = item.value
             if re.match(r"^https?://", text):
-                self.not_read(item.loc, f"include: remote '{text}'")
+                through = self.through_api({"remote": text}, item.loc, depth)
+                if through is not None:
+                    return through
+                self.not_read(item.loc, f"include: remote '{text}'", self.api_reason)
                 return []
             return self.local(text, item.loc, None, depth)
         if not isinstance(item, Map):
@@ -186,8 +289,21 @@ class _Reader:
             if entry.key not in INCLUDE_KEYS:
                 raise _fail(entry.key_loc, f"include has no key '{entry.key}'")
         rules = item.get("rules")
-        if rules is not None and not self.included(rules, item.loc):
-            return []
+        if rules is not None:
+            decided = self.included(rules, item)
+            if decided is False:
+                return []
+            if isinstance(decided, IncludeCondition):
+                self.merged.conditional.append(decided)
+                outer = self.stack
+                self.stack = (*outer, decided)
+                try:
+                    return self.unconditional_item(item, depth)
+                finally:
+                    self.stack = outer
+        return self.unconditional_item(item, depth)
+
+    def unconditional_item(self, item: Map, depth: int) -> list[Map]:
         inputs = self.inputs(item.get("inputs"))
         local = item.get("local")
         if local is not None:
@@ -198,8 +314,20 @@ class _Reader:
             value = item.get(kind)
             if value is not None:
                 copies = self.copies(kind, item, value)
+                if copies is None and kind != "artifact":
+                    sent = {k: plain(v) for k, v in ((e.key, e.value) for e in item.entries)}
+                    sent.pop("rules", None)  # modelled here (include_rules.py)
+                    through = self.through_api(sent, item.loc, depth)
+                    if through is not None:
+                        return through
                 if copies is None:
-                    self.not_read(item.loc, f"include: {kind} {self.name(kind, item, value)}")
+                    self.not_read(
+                        item.loc,
+                        f"include: {kind} {self.name(kind, item, value)}",
+                        "a job of the pipeline creates it"
+                        if kind == "artifact"
+                        else self.api_reason,
+                    )
                     return []
                 found = []
                 for path, base in copies:
@@ -208,6 +336,20 @@ class _Reader:
                         found.append(top)
                 return found
         raise _fail(item.loc, "an include names local, project, remote, template or component")
+
+    def through_api(self, sent: dict[str, object], loc: Loc, depth: int) -> list[Map] | None:
+        """The include read through GitLab's CI Lint API (its answer cached), or None:
+        no API given, or GitLab could not merge it (`api_reason` says why)."""
+        self.api_reason = ""
+        if self.api is None:
+            return None
+        answer = self.api.read(sent, loc)
+        if isinstance(answer, str):
+            self.api_reason = answer
+            return None
+        self.merged.through_api.append((loc, display_path(answer, self.root)))
+        top = self.vendored_file(answer, answer.parent, None, loc, depth)
+        return [top] if top is not None else []
 
     def copies(self, kind: str, item: Map, value: Node) -> list[tuple[Path, Path]] | None:
         """The vendored copies of a non-local include, with what their own local includes
@@ -258,6 +400,9 @@ class _Reader:
 
     def name(self, kind: str, item: Map, value: Node) -> str:
         text = value.value if isinstance(value, Scalar) else describe(value)
+        if kind == "artifact":
+            job = item.get("job")
+            return f"'{text}' of job {job.value if isinstance(job, Scalar) else '?'}"
         if kind == "project":
             files = item.get("file")
             if isinstance(files, Seq):
@@ -269,12 +414,13 @@ class _Reader:
             return f"'{text}' file {shown}"
         return f"'{text}'"
 
-    def not_read(self, loc: Loc, what: str) -> None:
+    def not_read(self, loc: Loc, what: str, why: str = "") -> None:
         self.merged.not_read.append(
             (
                 loc,
-                f"{what} is not read (it is not in this repository); the pipeline is partial: "
-                "jobs that extend, reference or override its configuration are incomplete",
+                f"{what} is not read ({why or 'it is not in this repository'}); the pipeline "
+                "is partial: jobs that extend, reference or override its configuration are "
+                "incomplete",
             )
         )
 
@@ -285,41 +431,73 @@ class _Reader:
             raise _fail(node.loc, f"include:inputs must be a mapping; found {describe(node)}")
         return {entry.key: entry.value for entry in node.entries}
 
-    def included(self, rules: Node, loc: Loc) -> bool:
-        """`rules:` of an include: `exists` is decided from the repository; an `if` or
-        `changes` cannot be decided offline, so the file is read (and a note says so)."""
+    def included(self, rules: Node, item: Map) -> bool | IncludeCondition:
+        """`rules:` of an include (docs/gitlab-ci-semantics.md §14): the first rule whose
+        conditions all match decides (`when: never` leaves the file out), none matching
+        leaves it out. `exists` is decided from the repository and an `if:` comparing
+        constants is decided; an `if:` on variables or a `changes:` is not known offline,
+        so the include is a condition its definitions are read under."""
+        cases: list[IncludeCase] = []
         for rule in self.items(rules):
             if not isinstance(rule, Map):
                 raise _fail(rule.loc, f"a rule is a mapping; found {describe(rule)}")
+            for entry in rule.entries:
+                if entry.key not in ("if", "exists", "changes", "when"):
+                    raise _fail(entry.key_loc, f"an include rule has no key '{entry.key}'")
             when = rule.get("when")
-            never = isinstance(when, Scalar) and when.value == "never"
-            outcome: bool | None = True
+            if when is not None and not (
+                isinstance(when, Scalar) and when.value in ("never", "always")
+            ):
+                raise _fail(when.loc, "an include rule's when: is never or always")
+            included = not (isinstance(when, Scalar) and when.value == "never")
             exists = rule.get("exists")
+            found: bool | None = True
             if exists is not None:
-                outcome = self.exists(exists)
-            for key in ("if", "changes"):
-                if rule.get(key) is not None and outcome is not False:
-                    outcome = None
-            if outcome is None:
-                # Read as included; the pipeline without the file is not analysed, so this
-                # is unmodelled (it matters where there is an executor), not a mere note.
-                self.merged.unsupported.append(
-                    (
-                        rule.loc,
-                        "include rules: an if: or changes: condition cannot be decided "
-                        "offline (the file is read as included; the pipeline without it is "
-                        "not analysed)",
+                found = self.exists(exists)
+                if found is False:
+                    continue  # this rule never matches
+            condition = rule.get("if")
+            text: str | None = None
+            if condition is not None:
+                if not isinstance(condition, Scalar) or not isinstance(condition.value, str):
+                    raise _fail(
+                        condition.loc, f"rules:if must be a string; found {describe(condition)}"
                     )
-                )
-                return True
-            if outcome:
-                return not never
-        return False
+                decided = constant_condition(condition.value)
+                if decided is False:
+                    continue
+                if decided is None:
+                    text = condition.value
+            case = IncludeCase(text, rule.get("changes") is not None or found is None, included)
+            if case.if_ is None and not case.other:
+                if not cases:
+                    return included  # the first rule that can match surely matches
+                cases.append(case)
+                break
+            cases.append(case)
+        if not any(case.included for case in cases):
+            return False
+        return IncludeCondition(item.loc, self.describe_item(item), tuple(cases))
 
-    def exists(self, node: Node) -> bool:
+    def describe_item(self, item: Map) -> str:
+        for kind in ("local", *REMOTE_KINDS):
+            value = item.get(kind)
+            if value is not None:
+                return f"include: {kind} {self.name(kind, item, value)}"
+        return "include"
+
+    def exists(self, node: Node) -> bool | None:
+        """Whether a file `exists:` names is in the repository; None when that cannot be
+        known offline (another project's files, a path built from variables)."""
+        if isinstance(node, Map) and node.get("project") is not None:
+            return None
         patterns = self.items(node.get("paths") if isinstance(node, Map) else node)  # type: ignore[arg-type]
+        unknown = False
         for pattern in patterns:
             if not isinstance(pattern, Scalar) or not isinstance(pattern.value, str):
+                continue
+            if "$" in pattern.value:
+                unknown = True
                 continue
             text = pattern.value.lstrip("/")
             if any(char in text for char in "*?[{"):
@@ -328,7 +506,7 @@ class _Reader:
                     return True
             elif (self.here / text).exists():
                 return True
-        return False
+        return None if unknown else False
 
     def tree(self, pattern: str) -> list[str]:
         """The files a wildcard `pattern` may match: those below the directory its fixed
@@ -399,6 +577,7 @@ def merge_includes(
     documents: list[Node | None],
     shown: str,
     vendored: Path | None = None,
+    api: IncludeSource | None = None,
 ) -> Merged:
     """The configuration of `file` (already parsed into `documents`) with every include
     merged in; raises InputError for what GitLab would refuse.
@@ -407,10 +586,12 @@ def merge_includes(
     `templates/<name>` for `template:`, `projects/<group/project>/<file>` for `project:`
     (whose own local includes are read from that directory), `remote/<host>/<path>` for
     `remote:`, `components/<host>/<path>.yml` for `component:` (without `@version`). An
-    include without a copy stays not read."""
+    include without a copy stays not read.
+
+    `api`: GitLab's API, which reads an include that has no copy (`api.CiLint`)."""
     merged = Merged(Map((), Loc(shown)))
-    reader = _Reader(root, merged, vendored)
+    reader = _Reader(root, merged, vendored, api)
     reader.seen.add((file.resolve(), repr([])))
     top = reader.document(shown, documents, None, Loc(shown), root_file=True)
-    merged.top = reader.expand(top, 0)
+    merged.top = reader.expand(top, 0, shown)
     return merged

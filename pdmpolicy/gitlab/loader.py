@@ -17,6 +17,7 @@ comes from `default:` points at the `default:` line, one from a template at the 
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -27,7 +28,8 @@ from pdmpolicy.core.errors import InputError, Problem
 from pdmpolicy.core.location import Loc
 from pdmpolicy.environments.load import display_path
 from pdmpolicy.gitlab.expand import expand
-from pdmpolicy.gitlab.include import merge_includes
+from pdmpolicy.gitlab.include import IncludeSource, Merged, Stack, merge_includes
+from pdmpolicy.gitlab.include_rules import possibly_absent
 from pdmpolicy.gitlab.pipeline import (
     Choice,
     CiJob,
@@ -43,6 +45,7 @@ from pdmpolicy.gitlab.pipeline import (
 )
 from pdmpolicy.gitlab.shell import ShellSyntaxError, commands
 from pdmpolicy.gitlab.yaml import (
+    Entry,
     Map,
     Node,
     Scalar,
@@ -102,6 +105,9 @@ RULE_KEYS = frozenset(
      "start_in"}
 )  # fmt: skip
 RULE_CONDITIONS = ("if", "changes", "exists")
+CONDITIONAL_TOP_LEVEL = frozenset({"variables", "default", "workflow", "stages", *GLOBAL_DEFAULTS})
+"""Top-level keywords whose value, set by an include under undecided `rules:`, changes
+every job in the pipelines that have the include and none in the others."""
 SEMANTICS = "docs/gitlab-ci-semantics.md"
 
 
@@ -151,6 +157,21 @@ class _Inherit:
         return key in self.default
 
 
+def _not_fixed(written: str) -> bool:
+    """A path with wildcards or variables, not one file."""
+    return any(char in written for char in "*?[$")
+
+
+@dataclass(frozen=True)
+class MergedChild:
+    """A child pipeline merged from several files: `trigger: include:` with a list."""
+
+    name: str
+    """`<parent file> > <trigger job>`: a merged child has no file name of its own."""
+    include: Node
+    loc: Loc
+
+
 @dataclass
 class _File:
     """One CI file (with the files it includes) being turned into a Pipeline."""
@@ -158,11 +179,16 @@ class _File:
     file: Path
     root: Path
     vendored: Path | None = None
+    api: IncludeSource | None = None
     path: str = ""
     unsupported: list[Unsupported] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     warnings: list[Note] = field(default_factory=list)
-    children: list[tuple[Path, Loc]] = field(default_factory=list)
+    children: list[tuple[Path | MergedChild, Loc]] = field(default_factory=list)
+    child_unknown: str | None = None
+    """Why the child pipeline of the trigger job being read is not fully known."""
+    merged_child: MergedChild | None = None
+    """What this pipeline is when it is a child merged from several includes."""
     budget: int = OUTPUT_BUDGET
     partial: bool = False
     """Some includes were not read: names defined nowhere may be defined in them."""
@@ -197,8 +223,13 @@ class _File:
 
     def load(self) -> Pipeline:
         duplicates: list[tuple[Loc, str]] = []
-        self.path, documents = read_documents(self.file, self.root, duplicates)
-        merged = merge_includes(self.file, self.root, documents, self.path, self.vendored)
+        if self.merged_child is None:
+            self.path, documents = read_documents(self.file, self.root, duplicates)
+        else:
+            child = self.merged_child
+            self.path = child.name
+            documents = [Map((Entry("include", child.loc, child.include),), child.loc)]
+        merged = merge_includes(self.file, self.root, documents, self.path, self.vendored, self.api)
         self.partial = bool(merged.not_read)
         for loc, what in merged.unsupported:
             self.unsupported_at(loc, what)
@@ -214,6 +245,7 @@ class _File:
                 "name, so no job's settings are certain",
             )
         self.warnings += [Note(loc, what) for loc, what in duplicates + merged.duplicates]
+        self._conditional_includes(merged)
         top, self.unknown = expand(merged.top, TOP_LEVEL_KEYWORDS, self.charge, self.partial)
         default = self._default(top)
         stages = self._stages(top)
@@ -239,6 +271,7 @@ class _File:
                         "hide it with a leading dot (.name) if it is not a job",
                     )
                 job = self._job(name, entry.key_loc, entry.value, default, stages)
+                job = self._conditional(job, merged)
                 jobs.extend(self._parallel(job, entry.value))
             except InputError as exc:
                 problems.extend(exc.problems)
@@ -260,6 +293,57 @@ class _File:
             notes=tuple(self.notes),
             warnings=tuple(sorted(set(self.warnings), key=lambda n: (n.loc, n.what))),
         )
+
+    def _conditional_includes(self, merged: Merged) -> None:
+        """Includes whose `rules:` are not decided offline: a note each, and what they set
+        for the whole pipeline (variables, default:, ...) is unmodelled, since it holds
+        only in the pipelines that have them."""
+        for loc, cached in merged.through_api:
+            self.note(
+                loc,
+                f"read through GitLab's CI Lint API (GitLab's merge, kept in {cached}): "
+                "includes under rules: inside it were decided by GitLab for a static check of "
+                f"the project's default branch ({SEMANTICS} §14)",
+            )
+        for condition in merged.conditional:
+            self.note(
+                condition.loc,
+                f"{condition.include} is included only when its rules: match "
+                f"({condition.shown}), which is decided when a pipeline is created: the jobs "
+                f"defined only there may or may not be in the pipeline ({SEMANTICS} §14)",
+            )
+        for key in sorted(CONDITIONAL_TOP_LEVEL):
+            if key == "stages" and (self.path, ()) in merged.sources.get(key, []):
+                continue  # the pipeline's own stages: replace every included list
+            for shown, stack in self._conditional_sources(merged, key):
+                self.unsupported_at(
+                    stack[-1].loc,
+                    f"{key}: of {shown}, set only in the pipelines that have "
+                    f"{stack[-1].include} (under rules: {stack[-1].shown}),",
+                )
+
+    def _conditional_sources(self, merged: Merged, key: str) -> list[tuple[str, Stack]]:
+        """The files that write `key` under include conditions, unless the same file also
+        writes it unconditionally."""
+        sources = merged.sources.get(key, [])
+        always = {shown for shown, stack in sources if not stack}
+        return [(shown, stack) for shown, stack in sources if stack and shown not in always]
+
+    def _conditional(self, job: CiJob, merged: Merged) -> CiJob:
+        """A job defined only in includes whose `rules:` are undecided may be absent; one
+        also defined unconditionally has other settings with and without the include."""
+        conditional = self._conditional_sources(merged, job.name)
+        if not conditional:
+            return job
+        if len(conditional) < len(merged.sources.get(job.name, [])):
+            shown, stack = conditional[0]
+            self.unsupported_at(
+                stack[-1].loc,
+                f"job {job.name}, also defined in {shown} ({stack[-1].include}, under "
+                f"rules: {stack[-1].shown}), with settings that differ with and without it,",
+            )
+            return job
+        return possibly_absent(job, list(dict.fromkeys(stack for _, stack in conditional)))
 
     def _top_level_notes(self, top: Map) -> None:
         workflow = top.get("workflow")
@@ -594,11 +678,13 @@ class _File:
         script: list[ScriptLine] = []
         trigger = None
         if trigger_node is not None:
+            self.child_unknown = None
             trigger = self._trigger(trigger_node)
             if trigger is None:
                 incomplete = incomplete or (
                     f"job '{name}' starts a downstream pipeline whose content is not read"
                 )
+            incomplete = incomplete or self.child_unknown
         else:
             before = inherited("before_script")
             if before is not None:
@@ -866,7 +952,7 @@ class _File:
         include_node = mapping.get("include")
         if include_node is None:
             _fail(mapping.loc, "trigger needs include: (a child pipeline file) or project:")
-        include = self._child(include_node)
+        include, self.child_unknown = self._child(include_node)
         strategy_node = mapping.get("strategy")
         strategy = None
         if strategy_node is not None:
@@ -884,46 +970,68 @@ class _File:
                     forward_pipeline = _bool(entry.value, "trigger:forward:pipeline_variables")
                 else:
                     _fail(entry.key_loc, f"trigger:forward has no key '{entry.key}'")
-        if include is None:
-            return None
         return Trigger(include, strategy, forward_yaml, forward_pipeline)
 
-    def _child(self, node: Node) -> str | None:
-        """The child pipeline file of `trigger:include`, if it is one local file."""
+    def _child(self, node: Node) -> tuple[str, str | None]:
+        """The child pipeline of `trigger:include` (its name), and why its content is not
+        fully known (None: every file of it is read).
+
+        One local file is read as a pipeline file. Several files (local, `template`,
+        `project`, `artifact`, ...) make one child pipeline, merged as a file with those
+        includes would be (GitLab's `trigger:include` takes the same include forms); the
+        files that cannot be read offline make it partial, as top-level includes do."""
         items = _flatten(node) if isinstance(node, Seq) else [node]
-        if len(items) != 1:
-            self.unsupported_at(
-                node.loc,
-                "trigger:include with several files: the child is their merge, not modelled",
+        if len(items) == 1:
+            item = items[0]
+            if isinstance(item, Map) and len(item.entries) == 1 and item.get("local"):
+                item = item.entry("local").value  # type: ignore[union-attr]
+            if isinstance(item, Scalar) and isinstance(item.value, str):
+                written = item.value
+                if not _not_fixed(written):
+                    return self._child_file(written, item.loc), None
+        if not items:
+            _fail(node.loc, "trigger:include names no file")
+        not_read = []
+        for item in items:
+            if isinstance(item, Scalar) and isinstance(item.value, str):
+                if "$" in item.value or re.match(r"^https?://", item.value):
+                    not_read.append(f"'{item.value}'")
+                continue
+            mapping = _map(item, "a trigger:include entry")
+            local = mapping.get("local")
+            if local is not None:
+                written = _text(local, "trigger:include:local")
+                if "$" in written:
+                    not_read.append(f"'{written}'")
+                continue
+            kinds = [key for key in mapping if key not in ("inputs", "job", "file", "ref")]
+            value = mapping.get(kinds[0]) if kinds else None
+            shown = value.value if isinstance(value, Scalar) else "?"
+            not_read.append(f"{kinds[0] if kinds else 'include'}: {shown}")
+        name = f"{self.path} > {self.current_job}"
+        self.children.append((MergedChild(name, node, node.loc), node.loc))
+        reason = None
+        if not_read:
+            reason = (
+                f"job '{self.current_job}' starts a child pipeline merged from includes "
+                f"that are not all read ({'; '.join(not_read)})"
             )
-            return None
-        item = items[0]
-        if isinstance(item, Map):
-            local = item.get("local")
-            if local is None or len(item.entries) != 1:
-                kinds = ", ".join(item)
-                self.unsupported_at(
-                    item.loc, f"trigger:include of {kinds}: only local files are read"
-                )
-                return None
-            item = local
-        written = _text(item, "trigger:include")
-        if any(char in written for char in "*?[") or "$" in written:
-            self.unsupported_at(item.loc, f"trigger:include '{written}' is not one fixed file")
-            return None
+        return name, reason
+
+    def _child_file(self, written: str, loc: Loc) -> str:
         child = self.root / written.lstrip("/")
         try:
             resolved = child.resolve()
             resolved.relative_to(self.root.resolve())
         except (OSError, ValueError):
-            _fail(item.loc, f"child pipeline '{written}' is outside the repository")
+            _fail(loc, f"child pipeline '{written}' is outside the repository")
         if not child.is_file():
             _fail(
-                item.loc,
+                loc,
                 f"child pipeline file '{written}' does not exist",
                 "trigger:include names a file relative to the repository root",
             )
-        self.children.append((child, item.loc))
+        self.children.append((child, loc))
         return display_path(child, self.root)
 
     def _matrix_filter(self, node: Node) -> list[dict[str, frozenset[str]]]:
@@ -980,7 +1088,9 @@ class _File:
         return result, problems
 
 
-def load_pipelines(file: Path, root: Path, vendored: Path | None = None) -> tuple[Pipeline, ...]:
+def load_pipelines(
+    file: Path, root: Path, vendored: Path | None = None, api: IncludeSource | None = None
+) -> tuple[Pipeline, ...]:
     """The pipeline of `file`, then every child pipeline it reaches through
     `trigger: include:` (depth first, each file once). Raises InputError on bad input.
 
@@ -989,15 +1099,28 @@ def load_pipelines(file: Path, root: Path, vendored: Path | None = None) -> tupl
     and stops nesting at its depth limit when the pipeline runs.
 
     `vendored`: a directory of copies of includes that are not in this repository
-    (`include.merge_includes` says how it is laid out)."""
+    (`include.merge_includes` says how it is laid out); `api`: GitLab's API, which reads
+    the includes that have no copy (`api.CiLint`)."""
     order: list[Pipeline] = []
-    seen: set[Path] = set()
+    seen: set[Path | str] = set()
     cycles: dict[str, list[Note]] = {}
 
-    def visit(current: Path, chain: tuple[Path, ...], names_: tuple[str, ...], via: Loc) -> None:
-        key = current.resolve()
+    def visit(
+        current: Path | MergedChild,
+        chain: tuple[Path | str, ...],
+        names_: tuple[str, ...],
+        via: Loc,
+    ) -> None:
+        if isinstance(current, MergedChild):
+            key: Path | str = current.name
+            shown_current = current.name
+            loader = _File(root, root, vendored, api, merged_child=current)
+        else:
+            key = current.resolve()
+            shown_current = display_path(current, root)
+            loader = _File(current, root, vendored, api)
         if key in chain:
-            shown = " -> ".join([*names_, display_path(current, root)])
+            shown = " -> ".join([*names_, shown_current])
             cycles.setdefault(names_[-1], []).append(
                 Note(
                     via,
@@ -1009,7 +1132,6 @@ def load_pipelines(file: Path, root: Path, vendored: Path | None = None) -> tupl
         if key in seen:
             return
         seen.add(key)
-        loader = _File(current, root, vendored)
         pipeline = loader.load()
         order.append(pipeline)
         for child, loc in loader.children:

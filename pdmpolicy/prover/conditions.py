@@ -319,3 +319,18 @@ def _read(
     for var, values in found.items():
         constants.setdefault(var, set()).update(values)
     return JobRules(tuple(cases), never, frozenset(support))
+
+
+def constant_condition(text: str) -> bool | None:
+    """The value of a `rules:if` expression that tests no variable (`"a" == "a"`), None
+    when it tests one or does not parse: its value is known only when a pipeline is
+    created."""
+    try:
+        node = _Parser(text, frozenset(), "").parse()
+    except Unreadable:
+        return None
+    support: set[object] = set()
+    _support(node, support)
+    if support:
+        return None
+    return _evaluate(node, {})
