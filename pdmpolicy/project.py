@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pdmpolicy import gitref
 from pdmpolicy.analysis import analyse
 from pdmpolicy.config import PolicySet, load_policy_set
 from pdmpolicy.errors import InputError, Problem, UsageError
@@ -125,6 +124,8 @@ def load_base(
         relative = directory.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         raise UsageError(f"--base needs {directory} inside the repository") from None
+    from pdmpolicy import gitref  # git runs only for --base: not on every check's path
+
     files = gitref.files_at(root, ref, "" if relative == "." else relative)
     problems: list[Problem] = []
     environments: list[Environment] = []
