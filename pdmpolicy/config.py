@@ -12,11 +12,12 @@ than an unusable policy set.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from pdmpolicy import names
+from pdmpolicy.core.records import record
 from pdmpolicy.errors import InputError, Problem
 from pdmpolicy.findings import SEVERITIES
 from pdmpolicy.load import read_yaml
@@ -29,7 +30,7 @@ from pdmpolicy.toolchain_section import read_toolchain
 FILE_KEYS = ("policies", "waivers", "toolchain")
 
 
-@dataclass(frozen=True)
+@record
 class Setting:
     """How one policy applies: severity, scope and options (defaults filled in)."""
 
@@ -45,7 +46,7 @@ class Setting:
         )
 
 
-@dataclass(frozen=True)
+@record
 class PolicySet:
     settings: Mapping[str, Setting]
     waivers: tuple[Waiver, ...]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 from ruamel.yaml.parser import RoundTripParser
 from ruamel.yaml.scanner import RoundTripScanner, Scanner, ScannerError
 
+from pdmpolicy.core.records import record
 from pdmpolicy.errors import InputError
 from pdmpolicy.location import Loc
 
@@ -86,7 +86,7 @@ A value is printed in messages and reports and written to CI files; an escape se
 could rewrite the reader's terminal, and a carriage return hide the start of a line."""
 
 
-@dataclass(frozen=True)
+@record
 class Document:
     """A loaded YAML file: its repository-relative path, its round-trip tree and its text."""
 

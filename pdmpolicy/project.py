@@ -5,11 +5,11 @@ Problems of all files are gathered before giving up, so one run shows everything
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from pdmpolicy.analysis import analyse
 from pdmpolicy.config import PolicySet, load_policy_set
+from pdmpolicy.core.records import record
 from pdmpolicy.errors import InputError, Problem, UsageError
 from pdmpolicy.load import Document, parse_document, read_yaml
 from pdmpolicy.location import Loc
@@ -21,7 +21,7 @@ from pdmpolicy.schema import check_references, validate_shape
 from pdmpolicy.toolchain import DEFAULT, Toolchain
 
 
-@dataclass(frozen=True)
+@record
 class Project:
     root: Path
     views: tuple[EnvironmentView, ...]

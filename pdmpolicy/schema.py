@@ -13,10 +13,10 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence, Sized
-from dataclasses import dataclass
 from typing import Any
 
 from pdmpolicy import names
+from pdmpolicy.core.records import record
 from pdmpolicy.effects import DECLARABLE
 from pdmpolicy.errors import Problem
 from pdmpolicy.load import Document
@@ -290,7 +290,7 @@ def _yaml_kind(value: Any, literal: str) -> str:
     return "number" if any(c.isdigit() for c in literal) or "." in literal else "boolean"
 
 
-@dataclass(frozen=True)
+@record
 class _Where:
     """What a cerberus error is about, read from its document and schema paths."""
 

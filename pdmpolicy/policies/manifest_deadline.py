@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pdmpolicy import names
+from pdmpolicy.core.records import record
 from pdmpolicy.location import Loc
 from pdmpolicy.policies.base import (
     MANIFESTS_LAYER,
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pdmpolicy.manifests.model import ManifestFile, MigrationsJob
 
 
-@dataclass(frozen=True)
+@record
 class CiTimeout:
     seconds: int
     source: str

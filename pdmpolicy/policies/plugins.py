@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pdmpolicy.core.records import record
 from pdmpolicy.errors import UsageError
 from pdmpolicy.policies.base import Documentation, Option, Policy
 
@@ -164,7 +164,7 @@ def _load(entry: EntryPoint) -> tuple[Policy | None, list[str]]:
     return policy, problems
 
 
-@dataclass(frozen=True)
+@record
 class _Loaded:
     policies: Mapping[str, Policy]
     origins: Mapping[str, str]
