@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from collections.abc import Sequence
 from importlib import import_module
 from types import ModuleType
@@ -43,7 +42,12 @@ def _command(name: str) -> ModuleType:
     return import_module(f"pdmpolicy.cli.{name}")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser. When `argv` starts with a command's name, only that command's
+    options are declared: building every command's parser (and importing every command's
+    module) is a tenth of a `check` run. The parse is the same: options before the command
+    belong to `pdmpolicy` itself, the usage line names `COMMAND`, not the list, and a
+    missing or unknown command builds them all for the message and `--help`."""
     parser = argparse.ArgumentParser(
         prog="pdmpolicy",
         description="Check post-deployment migration environments against the policy set, "
@@ -54,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pdmpolicy {__version__}")
     common = common_options()
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
+    wanted = argv[0] if argv else None
+    for name in (wanted,) if wanted in COMMANDS else COMMANDS:
         _command(name).add_parser(commands, common)
     return parser
 
@@ -102,7 +107,9 @@ def _input_errors_as_json(args: argparse.Namespace, error: InputError) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    args = _parser(argv).parse_args(argv)
     try:
         result: int = _command(args.command).run(args)
         return result
@@ -129,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_INPUT
     except Exception:
+        import traceback
+
         print(
             "pdmpolicy: internal error (a bug in pdmpolicy; please report it with the "
             "input and this traceback):",

@@ -161,7 +161,6 @@ def environment_cases(project: Project) -> tuple[Case, ...]:
 
 def write_reports(args: argparse.Namespace, report: ReportInput) -> None:
     """`--format` to standard output (or `--output`), and every `--report FORMAT=FILE`."""
-    from pdmpolicy.output.atomic import write_files
     from pdmpolicy.reports import REPORTERS
     from pdmpolicy.reports.text import TextStyle, render_text
 
@@ -178,6 +177,9 @@ def write_reports(args: argparse.Namespace, report: ReportInput) -> None:
         main_report = REPORTERS[args.format](report)
     if args.output:
         outputs[args.output] = main_report
-    write_files(outputs)
+    if outputs:
+        from pdmpolicy.output.atomic import write_files
+
+        write_files(outputs)
     if not args.output:
         sys.stdout.write(main_report)

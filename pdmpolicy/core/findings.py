@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pdmpolicy.core.location import Loc
+from pdmpolicy.core.records import record
 
 SEVERITIES = ("error", "warning", "off")
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     """A policy's verdict on one subject, stamped by the engine with severity and waiver."""
 

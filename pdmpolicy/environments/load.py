@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from ruamel.yaml.scanner import RoundTripScanner, Scanner, ScannerError
 
 from pdmpolicy.core.errors import InputError
 from pdmpolicy.core.location import Loc
+from pdmpolicy.core.records import record
 
 MAX_BYTES = 128 * 1024
 """Environment and policy files are a few kilobytes; anything past this is a mistake. The
@@ -86,7 +86,7 @@ A value is printed in messages and reports and written to CI files; an escape se
 could rewrite the reader's terminal, and a carriage return hide the start of a line."""
 
 
-@dataclass(frozen=True)
+@record
 class Document:
     """A loaded YAML file: its repository-relative path, its round-trip tree and its text."""
 

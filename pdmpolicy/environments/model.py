@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Any
 
 from pdmpolicy.core import names
 from pdmpolicy.core.location import Loc, item_loc, key_loc, value_loc
+from pdmpolicy.core.records import record
 from pdmpolicy.environments.load import Document
 from pdmpolicy.environments.schema import parse_date
 
@@ -34,7 +35,7 @@ def _variables(path: str, mapping: Any) -> tuple[tuple[str, str, Loc], ...]:
     )
 
 
-@dataclass(frozen=True)
+@record
 class Kctl:
     """A k-ctl call: `k-ctl -e <environment> [-s cny] [-D] <action>`."""
 
@@ -51,7 +52,7 @@ class Kctl:
         return self.locs.get(name, self.loc)
 
 
-@dataclass(frozen=True)
+@record
 class Job:
     """One job of an environment file, as written (defaults are applied by lowering)."""
 
@@ -79,7 +80,7 @@ class Job:
         return self.locs.get(name, self.loc)
 
 
-@dataclass(frozen=True)
+@record
 class Environment:
     """One `environments/<name>.yml`."""
 

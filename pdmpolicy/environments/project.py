@@ -5,12 +5,11 @@ Problems of all files are gathered before giving up, so one run shows everything
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from pdmpolicy.core.errors import InputError, Problem, UsageError
 from pdmpolicy.core.location import Loc
-from pdmpolicy.environments import gitref
+from pdmpolicy.core.records import record
 from pdmpolicy.environments.load import Document, parse_document, read_yaml
 from pdmpolicy.environments.lower import lower
 from pdmpolicy.environments.model import Environment, build_environment
@@ -22,7 +21,7 @@ from pdmpolicy.policyset.config import PolicySet, load_policy_set
 from pdmpolicy.policyset.toolchain import DEFAULT, Toolchain
 
 
-@dataclass(frozen=True)
+@record
 class Project:
     root: Path
     views: tuple[EnvironmentView, ...]
@@ -125,6 +124,8 @@ def load_base(
         relative = directory.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         raise UsageError(f"--base needs {directory} inside the repository") from None
+    from pdmpolicy.environments import gitref  # git runs only for --base: not on every check's path
+
     files = gitref.files_at(root, ref, "" if relative == "." else relative)
     problems: list[Problem] = []
     environments: list[Environment] = []

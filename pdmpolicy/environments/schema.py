@@ -13,12 +13,12 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence, Sized
-from dataclasses import dataclass
 from typing import Any
 
 from pdmpolicy.core import names
 from pdmpolicy.core.errors import Problem
 from pdmpolicy.core.location import key_loc, resolve, value_loc
+from pdmpolicy.core.records import record
 from pdmpolicy.environments.load import Document
 from pdmpolicy.gitlab.effects import DECLARABLE
 from pdmpolicy.gitlab.shell import read_script
@@ -290,7 +290,7 @@ def _yaml_kind(value: Any, literal: str) -> str:
     return "number" if any(c.isdigit() for c in literal) or "." in literal else "boolean"
 
 
-@dataclass(frozen=True)
+@record
 class _Where:
     """What a cerberus error is about, read from its document and schema paths."""
 

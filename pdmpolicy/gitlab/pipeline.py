@@ -10,35 +10,36 @@ environment file for lowered pipelines), so every finding lands on a line someon
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 
 from pdmpolicy.core.location import Loc
+from pdmpolicy.core.records import record
 
 Locs = Mapping[str, Loc]
 
 
-@dataclass(frozen=True)
+@record
 class Variable:
     name: str
     value: str
     loc: Loc
 
 
-@dataclass(frozen=True)
+@record
 class Need:
     job: str
     optional: bool
     loc: Loc
 
 
-@dataclass(frozen=True)
+@record
 class ScriptLine:
     text: str
     loc: Loc
 
 
-@dataclass(frozen=True)
+@record
 class Trigger:
     """A trigger job's child pipeline: `trigger: include: <file>`."""
 
@@ -48,14 +49,14 @@ class Trigger:
     forward_pipeline_variables: bool
 
 
-@dataclass(frozen=True)
+@record
 class Rule:
     """One entry of a trigger's `rules:`; only the `if:` form is emitted by the tool."""
 
     if_: str
 
 
-@dataclass(frozen=True)
+@record
 class Choice:
     """One way `rules:` can decide a job: the rule's outcome, as a choice the prover covers.
 
@@ -67,7 +68,7 @@ class Choice:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@record
 class RuleCase:
     """One reachable entry of a job's `rules:`, in order: GitLab takes the first that matches.
 
@@ -82,7 +83,7 @@ class RuleCase:
     """Index of the outcome it gives in the job's `choices`."""
 
 
-@dataclass(frozen=True)
+@record
 class Unsupported:
     """A construct the loader could not model; reported, never silently ignored."""
 
@@ -93,7 +94,7 @@ class Unsupported:
     It matters only where it can change whether, when or how often an executor runs."""
 
 
-@dataclass(frozen=True)
+@record
 class Note:
     """A conservative reading the loader applied (GitLab's behaviour left a choice, or a
     keyword is not modelled and the reading covers it); shown so the reader can check it."""
@@ -106,7 +107,7 @@ def _no_locs() -> Locs:
     return MappingProxyType({})
 
 
-@dataclass(frozen=True)
+@record
 class Artifacts:
     """Files a job keeps (`artifacts:`): the dry run's output, for `pdmpolicy manifests`."""
 
@@ -115,7 +116,7 @@ class Artifacts:
     expire_in: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class CiJob:
     """One job with its effective settings."""
 
@@ -163,7 +164,7 @@ class CiJob:
         return self.locs.get(name, self.loc)
 
 
-@dataclass(frozen=True)
+@record
 class Pipeline:
     """A pipeline file: stages, top-level variables, jobs in file order."""
 

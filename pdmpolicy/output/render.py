@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,16 +119,196 @@ def emit(pipeline: Pipeline) -> str:
 
 def dump_yaml(document: dict[str, Any]) -> str:
     """`document` as block-style YAML, keys in insertion order, every string that a YAML 1.1
-    reader would take for something else quoted (see `_Representer`)."""
+    reader would take for something else quoted (see `_Representer`).
+
+    The bytes are ruamel.yaml's (`ruamel_dump`). The rendered files have a fixed shape
+    (mappings of mappings, lists of text or of mappings), so `_Writer` lays them out
+    directly and asks ruamel.yaml only how to write a scalar that is not plain text; a
+    document outside that shape goes through ruamel.yaml whole."""
+    written = _Writer().document(document)
+    return written if written is not None else ruamel_dump(document)
+
+
+def _ruamel_yaml() -> YAML:
     yaml = YAML(typ="safe", pure=True)
     yaml.Representer = _Representer
     yaml.default_flow_style = False
-    yaml.width = 4096  # never fold a script line
+    yaml.width = _WIDTH
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+    return yaml
+
+
+_WIDTH = 4096
+"""Never fold a script line."""
+
+
+def ruamel_dump(document: Any) -> str:
+    """`document` through ruamel.yaml's representer, serializer and emitter: the reference
+    for the bytes `dump_yaml` writes."""
     stream = io.StringIO()
-    yaml.dump(document, stream)
+    _ruamel_yaml().dump(document, stream)
     return stream.getvalue()
+
+
+_YAML_1_2 = VersionedResolver(version=(1, 2))
+_PLAIN_CANDIDATE = re.compile(r"(?![-?:,\[\]{}#&*!|>'\"%@`.])[\x21-\x7e][\x20-\x7e]*")
+"""Printable ASCII whose first character is no YAML indicator (nor a space or a dot, which
+could start `...`). A string that also passes `_plain` is written as it is."""
+_LONGEST_PLAIN = 1000
+"""Far below `_WIDTH`, so ruamel.yaml could not have folded the line."""
+_LONGEST_SIMPLE_KEY = 127
+"""ruamel.yaml writes a longer key as an explicit `? key`."""
+
+
+def _plain(text: str) -> bool:
+    """Whether ruamel.yaml writes `text` unquoted and unchanged, decided as it does, for the
+    common case only (False means: ask ruamel.yaml). The representer leaves it plain when a
+    YAML 1.1 reader reads it back as text (`_Representer`); the serializer, when its own
+    YAML 1.2 resolver does too; the emitter, when nothing in it reads as YAML syntax: no
+    `: ` or `:` at the end (a key), no ` #` (a comment), no space at either end, no line
+    break or control character, no indicator first."""
+    return (
+        len(text) <= _LONGEST_PLAIN
+        and _PLAIN_CANDIDATE.fullmatch(text) is not None
+        and ": " not in text
+        and " #" not in text
+        and text[-1] not in " :"
+        and reads_as_text(text)
+        and _YAML_1_1.resolve(ScalarNode, text, (True, False)) == _STR
+        and _YAML_1_2.resolve(ScalarNode, text, (True, False)) == _STR
+    )
+
+
+_SCALAR_TYPES = (str, bool, int, float, type(None))
+_quoted_values: dict[tuple[type, Any], str | None] = {}
+_quoted_keys: dict[tuple[type, Any], str | None] = {}
+_VALUE_LINE = re.compile("k: ([^\n\r\x85\u2028\u2029]+)\n")
+_KEY_LINE = re.compile("([^?\n\r\x85\u2028\u2029][^\n\r\x85\u2028\u2029]*): 0\n")
+"""One line of ruamel.yaml's output: a quoted scalar it broke over lines (at any of
+YAML's line breaks) is written where its indentation is known, by ruamel.yaml."""
+
+
+def _bucket(value: Any) -> tuple[type, Any]:
+    """Cache key: ruamel.yaml writes a str subclass (a quoted string read from an
+    environment file) as the str it is, and `True` and `1` differently."""
+    return (str, str(value)) if isinstance(value, str) else (type(value), value)
+
+
+def _value_text(value: Any) -> str | None:
+    """How ruamel.yaml writes `value` as a mapping value or a list item: its own dump of a
+    one-entry mapping, cached; None when that is not one line (then the whole document
+    goes through ruamel.yaml)."""
+    if isinstance(value, str) and _plain(value):
+        return value
+    key = _bucket(value)
+    if key not in _quoted_values:
+        found = _VALUE_LINE.fullmatch(ruamel_dump({"k": value}))
+        _quoted_values[key] = found.group(1) if found else None
+    return _quoted_values[key]
+
+
+def _key_text(key: Any) -> str | None:
+    """How ruamel.yaml writes `key` as a simple mapping key, cached; None otherwise."""
+    if isinstance(key, str) and len(key) <= _LONGEST_SIMPLE_KEY and _plain(key):
+        return key
+    bucket = _bucket(key)
+    if bucket not in _quoted_keys:
+        found = _KEY_LINE.fullmatch(ruamel_dump({key: 0}))
+        _quoted_keys[bucket] = found.group(1) if found else None
+    return _quoted_keys[bucket]
+
+
+class _Writer:
+    """Block YAML laid out as ruamel.yaml lays it out with mapping indent 2, sequence
+    indent 4 and offset 2: a nested mapping two spaces in, a list's dashes two spaces in
+    and their items four, the first key of a mapping in a list on the dash's line, an
+    empty mapping or list as `{}` or `[]`.
+
+    Only what rendering produces is written: a top-level mapping whose values are
+    scalars, mappings and lists of scalars or mappings, each object once (ruamel.yaml
+    would write an anchor for a repeated one). Anything else makes `document` answer
+    None, and `dump_yaml` hands the document to ruamel.yaml."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.seen: set[int] = set()
+
+    def document(self, document: Any) -> str | None:
+        if type(document) is not dict or not document:
+            return None
+        if not self.mapping(document, 0, ""):
+            return None
+        self.lines.append("")
+        return "\n".join(self.lines)
+
+    def _once(self, value: Any) -> bool:
+        if id(value) in self.seen:
+            return False
+        self.seen.add(id(value))
+        return True
+
+    def mapping(self, mapping: dict[Any, Any], indent: int, first: str) -> bool:
+        """Write `mapping`'s entries at `indent`, the first one after `first` (a list's
+        dash) when given."""
+        if not self._once(mapping):
+            return False
+        prefix = first or " " * indent
+        for key, value in mapping.items():
+            if not isinstance(key, _SCALAR_TYPES):
+                return False
+            key_text = _key_text(key)
+            if key_text is None:
+                return False
+            head = f"{prefix}{key_text}:"
+            prefix = " " * indent
+            kind = type(value)
+            if kind is dict or kind is list:
+                if not value:
+                    if not self._once(value):
+                        return False
+                    self.lines.append(f"{head} {'{}' if kind is dict else '[]'}")
+                    continue
+                self.lines.append(head)
+                written = (
+                    self.mapping(value, indent + 2, "")
+                    if kind is dict
+                    else self.sequence(value, indent + 2)
+                )
+                if not written:
+                    return False
+                continue
+            if not isinstance(value, _SCALAR_TYPES):
+                return False
+            text = _value_text(value)
+            if text is None:
+                return False
+            self.lines.append(f"{head} {text}")
+        return True
+
+    def sequence(self, items: list[Any], indent: int) -> bool:
+        """Write `items` as a block list whose dashes stand at `indent`."""
+        if not self._once(items):
+            return False
+        dash = " " * indent + "- "
+        for item in items:
+            kind = type(item)
+            if kind is dict and item:
+                if not self.mapping(item, indent + 2, dash):
+                    return False
+                continue
+            if kind is dict or kind is list:
+                if item or not self._once(item):
+                    return False  # a list in a list: ruamel.yaml's own layout
+                self.lines.append(dash + ("{}" if kind is dict else "[]"))
+                continue
+            if not isinstance(item, _SCALAR_TYPES):
+                return False
+            text = _value_text(item)
+            if text is None:
+                return False
+            self.lines.append(dash + text)
+        return True
 
 
 def rendered_files(project: Project) -> dict[str, str]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from pdmpolicy.core.location import Loc
+from pdmpolicy.core.records import record
 from pdmpolicy.environments.model import Environment
 from pdmpolicy.gitlab.analysis import Analysis
 from pdmpolicy.gitlab.pipeline import Pipeline
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from pdmpolicy.manifests.model import ManifestFile
 
 
-@dataclass(frozen=True)
+@record
 class Option:
     """A policy parameter, settable in policies/*.yml."""
 
@@ -33,7 +34,7 @@ class Option:
     description: str
 
 
-@dataclass(frozen=True)
+@record
 class Violation:
     """What a check yields; the engine turns it into a Finding."""
 
@@ -45,7 +46,7 @@ class Violation:
     subject: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class PipelineView:
     """A pipeline as the job-level policies see it: lowered from an environment by `check`,
     or loaded from a GitLab CI file by `verify` (then `environment` and `database` are None)."""
@@ -56,7 +57,7 @@ class PipelineView:
     database: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class EnvironmentView:
     """One environment as the policies see it: declared, lowered, analysed."""
 
@@ -69,7 +70,7 @@ class EnvironmentView:
         return self.environment.name
 
 
-@dataclass(frozen=True)
+@record
 class Waiver:
     policy: str | None
     environment: str | None
@@ -93,7 +94,7 @@ class Waiver:
         )
 
 
-@dataclass(frozen=True)
+@record
 class Context:
     """Everything a check may look at."""
 
@@ -118,7 +119,7 @@ class Context:
     """How the tools are called (the policy set's `toolchain:` over the defaults)."""
 
 
-@dataclass(frozen=True)
+@record
 class Documentation:
     """The fixed sections every policy documents (docs/policies.md, docs/plugins.md)."""
 

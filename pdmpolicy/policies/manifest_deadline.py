@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pdmpolicy.core import names
 from pdmpolicy.core.location import Loc
+from pdmpolicy.core.records import record
 from pdmpolicy.policies.base import (
     MANIFESTS_LAYER,
     Context,
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pdmpolicy.manifests.model import ManifestFile, MigrationsJob
 
 
-@dataclass(frozen=True)
+@record
 class CiTimeout:
     seconds: int
     source: str

@@ -11,12 +11,17 @@ traceback and never a silently missing policy.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pdmpolicy.core.errors import UsageError
+from pdmpolicy.core.records import record
 from pdmpolicy.policies.base import Documentation, Option, Policy
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 GROUP = "pdmpolicy.policies"
 BUILTIN = "built-in"
@@ -36,6 +41,54 @@ class PluginError(UsageError):
             f"{len(problems)} broken policy plugin(s) (entry point group '{GROUP}'):\n{listing}"
             "\n  hint: fix or uninstall the package named above"
         )
+
+
+def _may_declare_plugins() -> bool:
+    """False only when no installed distribution can declare an entry point in `GROUP`.
+
+    Importing importlib.metadata costs a quarter of a `check` run's start-up (the email
+    package, zipfile, csv), and almost no installation has a plugin. This looks where
+    importlib.metadata would look (each `*.dist-info` and `*.egg-info` directory of each
+    `sys.path` directory, case-insensitively) for an `entry_points.txt` naming the group at
+    all; importlib.metadata then reads it properly. Anything this scan does not understand
+    (a zip archive or an egg on `sys.path`, an import hook that finds distributions of its
+    own) answers True, so the scan can only skip work, never a plugin.
+    """
+    from importlib.machinery import PathFinder
+
+    for finder in sys.meta_path:
+        if finder is not PathFinder and getattr(finder, "find_distributions", None):
+            return True
+    for entry in sys.path:
+        folder = Path(entry or ".")
+        if folder.name.lower().endswith(".egg"):
+            return True
+        try:
+            names = list(folder.iterdir())
+        except NotADirectoryError:
+            return True
+        except OSError:
+            continue  # a missing directory holds no distribution
+        for name in names:
+            if not name.name.lower().endswith((".dist-info", ".egg-info")):
+                continue
+            try:
+                if GROUP.encode() in (name / "entry_points.txt").read_bytes():
+                    return True
+            except FileNotFoundError:
+                continue
+            except OSError:  # unreadable, or an egg-info file: ask importlib.metadata
+                return True
+    return False
+
+
+def _entry_points() -> list[EntryPoint]:
+    """The installed entry points of `GROUP`, by name."""
+    if not _may_declare_plugins():
+        return []
+    from importlib.metadata import entry_points
+
+    return sorted(entry_points(group=GROUP), key=lambda e: (e.name, e.value))
 
 
 def _origin(entry: EntryPoint) -> str:
@@ -111,7 +164,7 @@ def _load(entry: EntryPoint) -> tuple[Policy | None, list[str]]:
     return policy, problems
 
 
-@dataclass(frozen=True)
+@record
 class _Loaded:
     policies: Mapping[str, Policy]
     origins: Mapping[str, str]
@@ -131,7 +184,7 @@ class Registry(Mapping[str, Policy]):
         policies = dict(self._builtins)
         origins = dict.fromkeys(self._builtins, BUILTIN)
         problems: list[str] = []
-        for entry in sorted(entry_points(group=GROUP), key=lambda e: (e.name, e.value)):
+        for entry in _entry_points():
             policy, found = _load(entry)
             problems.extend(found)
             if policy is None or found:

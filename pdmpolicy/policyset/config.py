@@ -12,7 +12,7 @@ than an unusable policy set.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from pdmpolicy.core import names
 from pdmpolicy.core.errors import InputError, Problem
 from pdmpolicy.core.findings import SEVERITIES
 from pdmpolicy.core.location import Loc, item_loc, key_loc, value_loc
+from pdmpolicy.core.records import record
 from pdmpolicy.environments.load import read_yaml
 from pdmpolicy.environments.schema import parse_date
 from pdmpolicy.policies.base import Option, Policy, Waiver
@@ -29,7 +30,7 @@ from pdmpolicy.policyset.toolchain_section import read_toolchain
 FILE_KEYS = ("policies", "waivers", "toolchain")
 
 
-@dataclass(frozen=True)
+@record
 class Setting:
     """How one policy applies: severity, scope and options (defaults filled in)."""
 
@@ -45,7 +46,7 @@ class Setting:
         )
 
 
-@dataclass(frozen=True)
+@record
 class PolicySet:
     settings: Mapping[str, Setting]
     waivers: tuple[Waiver, ...]

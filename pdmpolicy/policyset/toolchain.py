@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Literal
 
 from pdmpolicy.core import names
+from pdmpolicy.core.records import record
 
 WaitStyle = Literal["input", "command"]
 WAIT_STYLES: tuple[WaitStyle, ...] = ("input", "command")
@@ -108,7 +109,7 @@ def match_words(template: Sequence[str], words: Sequence[str]) -> dict[str, str]
     return found
 
 
-@dataclass(frozen=True)
+@record
 class WaitForMigrations:
     """How a Kubernetes executor is made to end only when the migrations Job has finished.
 
@@ -156,7 +157,7 @@ class WaitForMigrations:
         )
 
 
-@dataclass(frozen=True)
+@record
 class KubernetesExecutor:
     """k-ctl: `k-ctl -e ENV [-s STAGE] [-D] ACTION`."""
 
@@ -237,7 +238,7 @@ def _joined_flag(word: str, valued: Mapping[str, str]) -> tuple[str, str] | None
     return None
 
 
-@dataclass(frozen=True)
+@record
 class KubernetesCall:
     """A Kubernetes executor's command line, read back by `KubernetesExecutor.read_call`."""
 
@@ -247,7 +248,7 @@ class KubernetesCall:
     action: str | None
 
 
-@dataclass(frozen=True)
+@record
 class VmExecutor:
     """The Deployer's VM tooling."""
 
@@ -267,7 +268,7 @@ class VmExecutor:
         return match_words(self.command, words) is not None
 
 
-@dataclass(frozen=True)
+@record
 class Rails:
     """Rails runs PDMs on these commands unless `skip_variable` is present (any value)."""
 
@@ -292,7 +293,7 @@ HARMLESS: tuple[str, ...] = (
 """Programs that cannot run PDMs whatever their arguments (no program of these runs another)."""
 
 
-@dataclass(frozen=True)
+@record
 class Toolchain:
     kubernetes: KubernetesExecutor = field(default_factory=KubernetesExecutor)
     vm: VmExecutor = field(default_factory=VmExecutor)

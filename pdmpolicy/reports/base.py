@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from pdmpolicy.core.findings import Finding
+from pdmpolicy.core.records import record
 from pdmpolicy.policies.base import EnvironmentView, PipelineView, Waiver
 from pdmpolicy.policyset.config import PolicySet
 
 
-@dataclass(frozen=True)
+@record
 class Case:
     """One policy evaluated on one subject (an environment, or a file where none applies).
 
@@ -22,7 +23,7 @@ class Case:
     path: str
 
 
-@dataclass(frozen=True)
+@record
 class ReportInput:
     findings: tuple[Finding, ...]
     cases: tuple[Case, ...] = ()

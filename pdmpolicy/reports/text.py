@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from pdmpolicy.core.errors import printable
 from pdmpolicy.core.findings import Finding, counts
+from pdmpolicy.core.records import record
 from pdmpolicy.reports.base import ReportInput
 from pdmpolicy.reports.inventory import inventory_text
 
@@ -22,7 +22,7 @@ Sources = Callable[[str], Sequence[str] | None]
 """A path as findings name it -> the file's lines, or None when it cannot be read."""
 
 
-@dataclass(frozen=True)
+@record
 class TextStyle:
     colour: bool = False
     quiet: bool = False
