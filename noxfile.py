@@ -28,11 +28,17 @@ def typing(session: nox.Session) -> None:
     session.run("mypy")
 
 
+WHOLE_SUITE = ("-n", "auto", "--dist", "loadgroup")
+"""pytest-xdist: one worker per core; the tests that install pdmpolicy share a worker (their
+`xdist_group`), which builds the wheels once. Only for the whole suite: a worker's start-up
+costs more than it saves on a few test files, so `nox -s tests -- ARGS` runs ARGS as given."""
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the test suite (hypothesis profile from HYPOTHESIS_PROFILE, default `dev`)."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", *(session.posargs or WHOLE_SUITE))
 
 
 @nox.session(python=PYTHON)

@@ -2,6 +2,11 @@
 
 Hypothesis profiles: `dev` (default, quick) and `ci` (derandomized, many more examples),
 chosen with HYPOTHESIS_PROFILE; `.ci/run` uses `ci`.
+
+Tests that install pdmpolicy (the pre-commit hooks, the example plugin, the CI/CD
+component's job) share one wheelhouse per session and are marked
+`xdist_group("installs")`: with `pytest -n N --dist loadgroup` (the `tests` nox session)
+they run on one worker, which builds the wheels once.
 """
 
 from __future__ import annotations
@@ -90,6 +95,23 @@ class Repo:
 
     def git(self, *args: str) -> None:
         subprocess.run(["git", "-C", str(self.root), *args], check=True, capture_output=True)
+
+
+INSTALLS = pytest.mark.xdist_group("installs")
+"""The mark of a module whose tests install pdmpolicy from the `wheelhouse`."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist registers it too; without xdist (`-p no:xdist`) --strict-markers still passes.
+    config.addinivalue_line("markers", "xdist_group(name): run the group on one xdist worker")
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This working tree's pdmpolicy, its dependencies and setuptools as wheels, built once."""
+    from tests.worktree import build_wheelhouse
+
+    return build_wheelhouse(tmp_path_factory.mktemp("wheelhouse"))
 
 
 @pytest.fixture

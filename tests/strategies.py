@@ -15,6 +15,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from pdmpolicy.core.location import Loc
+from pdmpolicy.core.names import named_stage
 from pdmpolicy.gitlab.pipeline import Choice, CiJob, Need, Pipeline, ScriptLine
 
 # ---------------------------------------------------------------------------------------
@@ -396,7 +397,9 @@ def _executor(draw: st.DrawFn, env: str, database: str, runner: str) -> dict[str
             job["variables"]["DEPLOY_NOTE"] = draw(st.sampled_from(("pdm run", "it's 'quoted'")))
     else:
         kctl: dict[str, Any] = {"environment": env}
-        if draw(st.booleans()):
+        if named_stage(env):  # a canary's k-ctl calls name its stage (kctl-environment-match)
+            kctl["stage"] = named_stage(env)
+        elif draw(st.booleans()):
             kctl["stage"] = draw(st.sampled_from(("main", "cny")))
         kctl["action"] = "upgrade"
         if draw(st.booleans()):
@@ -420,12 +423,19 @@ def _executor(draw: st.DrawFn, env: str, database: str, runner: str) -> dict[str
     return job
 
 
+def _stage_of(env: str) -> dict[str, str]:
+    """The k-ctl stage a canary environment's calls must name (none elsewhere: main)."""
+    stage = named_stage(env)
+    return {"stage": stage} if stage else {}
+
+
 @st.composite
 def _helper_jobs(draw: st.DrawFn, env: str, dry_run: bool) -> dict[str, dict[str, Any]]:
     """Jobs that execute no PDMs: dry runs, templates, listings, generic scripts."""
     jobs: dict[str, dict[str, Any]] = {}
     if dry_run or draw(st.integers(0, 2)) == 0:
-        kctl: dict[str, Any] = {"environment": env, "action": "upgrade", "dry_run": True}
+        kctl: dict[str, Any] = {"environment": env, **_stage_of(env)}
+        kctl |= {"action": "upgrade", "dry_run": True}
         if draw(st.booleans()):
             kctl["variables"] = {SKIP: "false"}
         job: dict[str, Any] = {"runner": "kubernetes", "kctl": kctl}
@@ -437,7 +447,7 @@ def _helper_jobs(draw: st.DrawFn, env: str, dry_run: bool) -> dict[str, dict[str
         jobs[f"{env}-kubernetes-{action}"] = {
             "runner": "kubernetes",
             "stage": draw(st.sampled_from(_EXEC_STAGES)),
-            "kctl": {"environment": env, "action": action},
+            "kctl": {"environment": env, **_stage_of(env), "action": action},
         }
     for index in range(draw(st.integers(0, 2))):
         job = {

@@ -4,7 +4,7 @@ A component is a header (`spec: inputs:`), `---`, and the configuration in which
 replaces `$[[ inputs.NAME ]]` before it reads anything else. Both documents are validated
 against GitLab CI's JSON Schema (tests/data), with the defaults and with other inputs; then
 the job's script runs in a scratch deploy project as a shell runner would run it, installing
-pdmpolicy with pip from a wheel of this working tree.
+pdmpolicy with pip from a wheel of this working tree (the session's wheelhouse).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from ruamel.yaml import YAML
 
 from pdmpolicy.cli import main
 from pdmpolicy.policies.examples import GSTG, changed
-from tests.conftest import REPO_ROOT, Repo
-from tests.worktree import wheels_and_python
+from tests.conftest import INSTALLS, REPO_ROOT, Repo
+from tests.worktree import clean_python
 
 COMPONENT = REPO_ROOT / "templates" / "pdmpolicy.yml"
 SCHEMA = json.loads((REPO_ROOT / "tests/data/gitlab-ci-schema.json").read_text(encoding="utf-8"))
@@ -102,10 +102,10 @@ def test_schema_check_can_fail() -> None:
 
 
 @pytest.fixture(scope="module")
-def runner_python(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def runner_python(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> tuple[Path, Path]:
     """A clean Python (as the job's image has) and a directory of wheels: this working
     tree's pdmpolicy and its dependencies, which `pip install` in the job finds."""
-    return wheels_and_python(tmp_path_factory.mktemp("component-runner"))
+    return clean_python(tmp_path_factory.mktemp("component-runner")), wheelhouse
 
 
 def _run_job(project: Path, runner: tuple[Path, Path], variables: dict[str, str]) -> int:
@@ -132,6 +132,7 @@ def _run_job(project: Path, runner: tuple[Path, Path], variables: dict[str, str]
     return done.returncode
 
 
+@INSTALLS
 def test_job_passes_a_safe_project_and_writes_the_reports(
     repo: Repo, runner_python: tuple[Path, Path]
 ) -> None:
@@ -144,6 +145,7 @@ def test_job_passes_a_safe_project_and_writes_the_reports(
     assert (repo.root / "reports/note.md").read_text().strip()
 
 
+@INSTALLS
 def test_job_fails_an_unsafe_merge_request_with_its_reports(
     repo: Repo, runner_python: tuple[Path, Path]
 ) -> None:
@@ -164,6 +166,7 @@ def test_job_fails_an_unsafe_merge_request_with_its_reports(
     assert "pdm-no-auto-retry" in (repo.root / "reports/note.md").read_text()
 
 
+@INSTALLS
 def test_job_fails_when_ci_is_stale(repo: Repo, runner_python: tuple[Path, Path]) -> None:
     repo.env("gstg.yml", GSTG)
     assert main(["render"]) == 0

@@ -1,9 +1,10 @@
 """Policies from other packages (entry point group `pdmpolicy.policies`, docs/plugins.md).
 
 The example plugin in tests/plugin_example is really installed (pip, into a temporary
-virtual environment that sees this one's packages) and pdmpolicy runs there as a user would
-run it. Broken plugins are declared the way pip records any installed package: a
-`*.dist-info` directory with `entry_points.txt` on `sys.path`, found by importlib.metadata.
+virtual environment that sees this one's packages; its build backend from the session's
+wheelhouse, no index) and pdmpolicy runs there as a user would run it. Broken plugins are
+declared the way pip records any installed package: a `*.dist-info` directory with
+`entry_points.txt` on `sys.path`, found by importlib.metadata.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from pathlib import Path
 import pytest
 
 from pdmpolicy.policies import REGISTRY
-from tests.conftest import REPO_ROOT, Repo, Result
+from tests.conftest import INSTALLS, REPO_ROOT, Repo, Result
+
+pytestmark = INSTALLS
 
 EXAMPLE = REPO_ROOT / "tests" / "plugin_example"
 ORIGIN = (
@@ -29,18 +32,19 @@ ORIGIN = (
 
 
 @pytest.fixture(scope="module")
-def plugin_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def plugin_python(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
     """A Python with the example plugin installed; pdmpolicy is this worktree's."""
     root = tmp_path_factory.mktemp("plugin-venv")
     venv.create(root / "venv", system_site_packages=True, with_pip=False)
     python = root / "venv" / "bin" / "python"
     source = root / "plugin_example"
     shutil.copytree(EXAMPLE, source)  # building writes build/ and *.egg-info next to it
-    # pip builds the wheel as for any user: with the build backend the plugin's pyproject
-    # names (setuptools, from PyPI or pip's cache); pdmpolicy itself is not reinstalled.
+    # pip builds the wheel as for any user: in an isolated build environment with the build
+    # backend the plugin's pyproject names (setuptools, from the wheelhouse: no index is
+    # asked); pdmpolicy itself is not reinstalled.
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-         "--prefix", str(root / "venv"), str(source)],
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+         "--find-links", str(wheelhouse), "--prefix", str(root / "venv"), str(source)],
         check=True,
         capture_output=True,
         env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},

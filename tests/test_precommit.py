@@ -1,7 +1,8 @@
 """The pre-commit hooks (.pre-commit-hooks.yaml), run by pre-commit itself.
 
 pre-commit installs this repository (the working tree as it is, as one commit) into its own
-virtual environment with pip, and runs the hooks in a scratch deploy project: once with
+virtual environment with pip (its dependencies and build backend from the session's
+wheelhouse, no index), and runs the hooks in a scratch deploy project: once with
 `pre-commit try-repo` (how a hook author tries a hook), then with the configuration the
 README shows and `pre-commit run --all-files`, as a user's commit runs them.
 """
@@ -19,7 +20,7 @@ from ruamel.yaml import YAML
 
 from pdmpolicy.cli import main
 from pdmpolicy.policies.examples import GSTG, changed
-from tests.conftest import REPO_ROOT, Repo
+from tests.conftest import INSTALLS, REPO_ROOT, Repo
 from tests.worktree import copy_working_tree
 
 PRE_COMMIT = shutil.which("pre-commit")
@@ -32,9 +33,12 @@ README_CONFIG = (
     .split("```", 1)[0]
 )
 """The configuration the README tells users to write, with its URL and rev replaced."""
-pytestmark = pytest.mark.skipif(
-    PRE_COMMIT is None, reason="pre-commit is not installed (pip install -e '.[test]')"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        PRE_COMMIT is None, reason="pre-commit is not installed (pip install -e '.[test]')"
+    ),
+    INSTALLS,
+]
 
 RETRIED = changed(
     GSTG, "    timeout: 10h\n  gstg-kubernetes", "    timeout: 10h\n    retry: 1\n  gstg-kubernetes"
@@ -59,22 +63,31 @@ def test_hooks_take_no_file_names_and_watch_the_inputs() -> None:
 
 
 @pytest.fixture(scope="module")
-def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """This working tree as one commit, and a pre-commit home for the module.
+def hook_repo(
+    tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path
+) -> tuple[Path, Path, Path]:
+    """This working tree as one commit, a pre-commit home for the module, and the wheels
+    pip installs the hook's environment from.
 
     try-repo on a tree with uncommitted changes makes a new commit every run, and
     pre-commit builds a new hook environment for each; one fixed commit is built once.
     """
     root = copy_working_tree(tmp_path_factory.mktemp("hook-repo"), commit=True)
-    return root, tmp_path_factory.mktemp("pre-commit-home")
+    return root, tmp_path_factory.mktemp("pre-commit-home"), wheelhouse
 
 
 def _pre_commit(
-    project: Path, hook_repo: tuple[Path, Path], hook: str, *, try_repo: bool = False
+    project: Path, hook_repo: tuple[Path, Path, Path], hook: str, *, try_repo: bool = False
 ) -> subprocess.CompletedProcess[str]:
     assert PRE_COMMIT is not None
-    source, home = hook_repo
-    env = {**os.environ, "PRE_COMMIT_HOME": str(home), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    source, home, wheels = hook_repo
+    env = {
+        **os.environ,
+        "PRE_COMMIT_HOME": str(home),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_FIND_LINKS": str(wheels),
+        "PIP_NO_INDEX": "1",
+    }
     env.pop("PYTHONPATH", None)  # the hook runs the pdmpolicy pre-commit installed, no other
     if try_repo:
         # try-repo builds its environment in a temporary store every time: used once.
@@ -108,7 +121,7 @@ def _deploy_project(repo: Repo, environment: str) -> None:
 
 
 def test_try_repo_runs_the_check_hook_and_it_fails_on_an_unsafe_change(
-    repo: Repo, hook_repo: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+    repo: Repo, hook_repo: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     _deploy_project(repo, RETRIED)
     capsys.readouterr()
@@ -119,7 +132,7 @@ def test_try_repo_runs_the_check_hook_and_it_fails_on_an_unsafe_change(
 
 @pytest.mark.parametrize("hook", ["pdmpolicy-check", "pdmpolicy-render-check"])
 def test_hook_passes_on_a_safe_project(
-    hook: str, repo: Repo, hook_repo: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+    hook: str, repo: Repo, hook_repo: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     _deploy_project(repo, GSTG)
     capsys.readouterr()
@@ -130,7 +143,7 @@ def test_hook_passes_on_a_safe_project(
 
 @pytest.mark.parametrize("hook", ["pdmpolicy-check", "pdmpolicy-render-check"])
 def test_hook_fails_on_an_unsafe_change(
-    hook: str, repo: Repo, hook_repo: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+    hook: str, repo: Repo, hook_repo: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     _deploy_project(repo, RETRIED)
     capsys.readouterr()
