@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from pdmpolicy.core.location import Loc
 from pdmpolicy.core.names import named_stage
 from pdmpolicy.gitlab.pipeline import Choice, CiJob, Need, Pipeline, ScriptLine
+from tests import builders
 
 # ---------------------------------------------------------------------------------------
 # Pipelines for the prover: small GitLab CI pipelines built directly as Pipeline objects
@@ -62,31 +63,25 @@ def ci_job(
     script = EXECUTOR_SCRIPT if executor else OTHER_SCRIPT
     if locs is None:
         locs = {key: job_loc(index, key) for key in LOC_KEYS}
-    return CiJob(
-        name=name,
+    return builders.ci_job(
+        name,
         stage=stage,
         needs=(
             None
             if needs is None
-            else tuple(
+            else [
                 Need(n, False, job_loc(index, "needs"))
                 if isinstance(n, str)
                 else Need(n[0], n[1], job_loc(index, "needs"))
                 for n in needs
-            )
+            ]
         ),
         when=when,
         allow_failure=allow_failure,
         retry=retry,
-        interruptible=False,
         resource_group=resource_group,
-        timeout=None,
-        variables=(),
         inherit_default=True,
-        inherit_variables=True,
         script=(ScriptLine(script, locs.get("script", job_loc(index))),),
-        trigger=None,
-        rules=(),
         loc=job_loc(index),
         locs=MappingProxyType(locs),
         retry_when=retry_when,

@@ -22,7 +22,9 @@ from pdmpolicy.environments.lower import PIPELINE_STAGES, lower
 from pdmpolicy.environments.model import build_environment
 from pdmpolicy.environments.schema import check_references, validate_shape
 from pdmpolicy.gitlab.analysis import DRY_RUN, KUBERNETES, NONE, UNKNOWN, VM, Analysis, analyse
-from pdmpolicy.gitlab.pipeline import Choice, CiJob, Need, Pipeline, ScriptLine, Variable
+from pdmpolicy.gitlab.pipeline import CiJob, Pipeline
+from tests.builders import ci_job as job
+from tests.builders import ci_pipeline
 
 HEAD = """\
 environment: gstg
@@ -47,48 +49,8 @@ def loc(line: int = 1) -> Loc:
     return Loc("ci.yml", line)
 
 
-def job(
-    name: str,
-    *script: str,
-    stage: str = "deploy",
-    needs: tuple[str, ...] | None = None,
-    when: str = "on_success",
-    allow_failure: bool = False,
-    variables: dict[str, str] | None = None,
-    inherit_variables: bool | tuple[str, ...] = True,
-    choices: tuple[tuple[str, bool], ...] = (),
-) -> CiJob:
-    return CiJob(
-        name=name,
-        stage=stage,
-        needs=tuple(Need(n, False, loc()) for n in needs) if needs is not None else None,
-        when=when,
-        allow_failure=allow_failure,
-        retry=0,
-        interruptible=False,
-        resource_group=None,
-        timeout=None,
-        variables=tuple(Variable(k, v, loc()) for k, v in (variables or {}).items()),
-        inherit_default=False,
-        inherit_variables=inherit_variables,
-        script=tuple(ScriptLine(text, loc(i)) for i, text in enumerate(script, 1)),
-        trigger=None,
-        rules=(),
-        loc=loc(),
-        choices=tuple(Choice(w, a, loc()) for w, a in choices),
-    )
-
-
 def pipeline(*jobs: CiJob, variables: dict[str, str] | None = None) -> Analysis:
-    return analyse(
-        Pipeline(
-            path="ci.yml",
-            source="ci.yml",
-            stages=PIPELINE_STAGES,
-            variables=tuple(Variable(k, v, loc()) for k, v in (variables or {}).items()),
-            jobs=jobs,
-        )
-    )
+    return analyse(ci_pipeline(*jobs, variables=variables))
 
 
 def effect_of(*script: str, **settings: Any) -> Any:
@@ -675,7 +637,7 @@ def acyclic_pipelines(draw: st.DrawFn) -> Pipeline:
             )
         )
     written = draw(st.permutations(jobs))
-    return Pipeline("ci.yml", "ci.yml", PIPELINE_STAGES, (), tuple(written))
+    return ci_pipeline(*written)
 
 
 @given(acyclic_pipelines())

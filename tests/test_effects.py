@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from pdmpolicy.core.location import Loc
-from pdmpolicy.environments.lower import PIPELINE_STAGES
 from pdmpolicy.gitlab.analysis import (
     DECLARED,
     DRY_RUN,
@@ -25,7 +24,6 @@ from pdmpolicy.gitlab.analysis import (
     analyse,
 )
 from pdmpolicy.gitlab.effects import MAX_SCRIPT_DEPTH, MAX_SCRIPT_FILES
-from pdmpolicy.gitlab.pipeline import CiJob, Need, Pipeline, ScriptLine, Variable
 from pdmpolicy.policyset.toolchain import (
     DEFAULT,
     KubernetesExecutor,
@@ -33,39 +31,17 @@ from pdmpolicy.policyset.toolchain import (
     VmExecutor,
     WaitForMigrations,
 )
+from tests.builders import ci_job as job
+from tests.builders import ci_pipeline
 from tests.conftest import Repo
 
 RUN = "SKIP_POST_DEPLOYMENT_MIGRATIONS=false"
 
 
-def job(name: str, *script: str, **settings: Any) -> CiJob:
-    variables = settings.pop("variables", {})
-    needs = settings.pop("needs", None)
-    return CiJob(
-        name=name,
-        stage=settings.pop("stage", "deploy"),
-        needs=tuple(Need(n, False, Loc("ci.yml")) for n in needs) if needs is not None else None,
-        when="on_success",
-        allow_failure=False,
-        retry=0,
-        interruptible=False,
-        resource_group=None,
-        timeout=None,
-        variables=tuple(Variable(k, v, Loc("ci.yml")) for k, v in variables.items()),
-        inherit_default=False,
-        inherit_variables=True,
-        script=tuple(ScriptLine(t, Loc("ci.yml", i)) for i, t in enumerate(script, 1)),
-        trigger=None,
-        rules=(),
-        loc=Loc("ci.yml"),
-        **settings,
-    )
-
-
 def effect(
     *script: str, toolchain: Toolchain = DEFAULT, root: Path | None = None, **kw: Any
 ) -> Any:
-    pipeline = Pipeline("ci.yml", "ci.yml", PIPELINE_STAGES, (), (job("j", *script, **kw),))
+    pipeline = ci_pipeline(job("j", *script, **kw))
     return analyse(pipeline, toolchain, root=root).effect("j")
 
 
@@ -233,7 +209,7 @@ def test_an_incomplete_job_is_unknown() -> None:
         job("j", "echo ok"),
         incomplete="its definition comes from an include that could not be read",
     )
-    pipeline = Pipeline("ci.yml", "ci.yml", PIPELINE_STAGES, (), (unreadable,))
+    pipeline = ci_pipeline(unreadable)
     found = analyse(pipeline).effect("j")
     assert found.effect == UNKNOWN
     assert "include" in found.unknown_reasons()[0][1]

@@ -8,10 +8,8 @@ from pathlib import Path
 
 from hypothesis import given, note
 
-from pdmpolicy.core.location import Loc
-from pdmpolicy.environments.lower import PIPELINE_STAGES
 from pdmpolicy.gitlab.analysis import DRY_RUN, NONE, UNKNOWN, analyse
-from pdmpolicy.gitlab.pipeline import CiJob, Pipeline, ScriptLine
+from tests.builders import ci_job, ci_pipeline
 from tests.strategies import HARMLESS_COMMANDS, HiddenScript, hidden_scripts
 
 
@@ -25,25 +23,7 @@ def classify(script: HiddenScript) -> str:
         for path, text in script.files.items():
             (root / path).parent.mkdir(parents=True, exist_ok=True)
             (root / path).write_text(text, encoding="utf-8")
-        job = CiJob(
-            name="j",
-            stage="deploy",
-            needs=None,
-            when="on_success",
-            allow_failure=False,
-            retry=0,
-            interruptible=False,
-            resource_group=None,
-            timeout=None,
-            variables=(),
-            inherit_default=False,
-            inherit_variables=True,
-            script=tuple(ScriptLine(t, Loc("ci.yml", i)) for i, t in enumerate(script.lines, 1)),
-            trigger=None,
-            rules=(),
-            loc=Loc("ci.yml"),
-        )
-        pipeline = Pipeline("ci.yml", "ci.yml", PIPELINE_STAGES, (), (job,))
+        pipeline = ci_pipeline(ci_job("j", *script.lines))
         effect = analyse(pipeline, root=root).effect("j")
         note(f"effect: {effect.describe()}")
         return effect.effect

@@ -21,7 +21,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from hypothesis import event, given, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
@@ -34,7 +34,8 @@ from pdmpolicy.environments.model import build_environment
 from pdmpolicy.environments.project import load_project
 from pdmpolicy.gitlab import load_pipelines
 from pdmpolicy.gitlab.analysis import KUBERNETES, VM, analyse
-from pdmpolicy.gitlab.shell import commands
+from pdmpolicy.gitlab.effects import is_wait_command, parse_kctl
+from pdmpolicy.gitlab.shell import Command, commands
 from pdmpolicy.output.render import emit, rendered_files
 from pdmpolicy.policies import REGISTRY
 from pdmpolicy.policies.examples import GSTG_FIRST
@@ -161,6 +162,39 @@ BAD_SECTIONS = [
         "toolchain: [kubernetes]\n",
         "policies/toolchain.yml:1:12: error: toolchain must be a mapping",
     ),
+    # Calls that cannot be told apart: at the later of the two keys this file wrote.
+    (
+        "toolchain:\n  kubernetes:\n    command: k-ctl\n  vm:\n    command: bin/k-ctl\n",
+        "policies/toolchain.yml:5:14: error: toolchain.vm.command and "
+        "toolchain.kubernetes.command both call 'k-ctl': the k-ctl call 'k-ctl -e gstg upgrade' "
+        "would also read as a VM executor call, so a job's calls could not be told apart",
+    ),
+    (
+        "toolchain:\n  kubernetes:\n    command: kubectl\n    wait: {style: command}\n",
+        "policies/toolchain.yml:3:14: error: toolchain.kubernetes.wait.command and "
+        "toolchain.kubernetes.command both call 'kubectl': the wait step 'kubectl wait "
+        "--for=condition=complete --timeout=3600s job -l app=migrations' would also read as a "
+        "k-ctl call",
+    ),
+    (
+        "toolchain:\n  kubernetes:\n    wait: {style: command}\n  vm: {command: kubectl}\n",
+        "policies/toolchain.yml:4:17: error: toolchain.vm.command and "
+        "toolchain.kubernetes.wait.command both call 'kubectl': the wait step",
+    ),
+    (
+        "toolchain:\n  kubernetes:\n    wait:\n      style: command\n"
+        "      command: deploy-vms --wait\n",
+        "policies/toolchain.yml:5:16: error: toolchain.vm.command and "
+        "toolchain.kubernetes.wait.command both call 'deploy-vms': the wait step "
+        "'deploy-vms --wait' would also read as a VM executor call",
+    ),
+    (
+        # Only `style: command` turns the (default) wait command on: pointed at.
+        "toolchain:\n  kubernetes:\n    wait: {style: command}\n  vm:\n"
+        "    command: kubectl wait --for=condition=complete --timeout=600s job -l app=migrations\n",
+        "policies/toolchain.yml:5:14: error: toolchain.vm.command and "
+        "toolchain.kubernetes.wait.command both call 'kubectl': the VM executor call",
+    ),
 ]
 
 
@@ -188,6 +222,106 @@ def test_every_problem_of_a_section_is_reported_at_once(repo: Repo, run: Any) ->
         "policies/toolchain.yml:5:16",
         "policies/toolchain.yml:6:3",
     ]
+
+
+def test_one_program_for_k_ctl_wait_and_vm_is_refused_once_per_pair(repo: Repo, run: Any) -> None:
+    text = (
+        "toolchain:\n  kubernetes:\n    command: k-ctl\n    wait:\n      style: command\n"
+        "      command: k-ctl status --wait\n  vm:\n    command: k-ctl\n"
+    )
+    errors = policy_errors(repo, run, text)
+    assert [line.split(": error: ")[0] for line in errors] == [
+        "policies/toolchain.yml:6:16",
+        "policies/toolchain.yml:8:14",
+        "policies/toolchain.yml:8:14",
+    ]
+    assert [line.split(": error: ")[1].split(": ")[0] for line in errors] == [
+        "toolchain.kubernetes.wait.command and toolchain.kubernetes.command both call 'k-ctl'",
+        "toolchain.vm.command and toolchain.kubernetes.command both call 'k-ctl'",
+        "toolchain.vm.command and toolchain.kubernetes.wait.command both call 'k-ctl'",
+    ]
+    result = run("check", "--today", TODAY)
+    assert "hint: give each its own program, or make the words after the program differ" in (
+        result.err
+    )
+
+
+def test_a_collision_is_reported_only_once_the_commands_read(repo: Repo, run: Any) -> None:
+    """A refused VM command keeps its default, `deploy-vms`, which would collide with this
+    wait command: only the real problem is reported."""
+    text = (
+        "toolchain:\n  kubernetes:\n    wait: {style: command, command: deploy-vms --wait}\n"
+        "  vm:\n    command: ''\n"
+    )
+    errors = policy_errors(repo, run, text)
+    assert errors == ["policies/toolchain.yml:5:14: error: toolchain.vm.command must not be empty"]
+
+
+SHARED_PROGRAMS = {
+    "a kubectl plugin, kubectl wait and a kubectl VM executor": (
+        "toolchain:\n  kubernetes:\n    command: kubectl pdm\n    wait: {style: command}\n"
+        "  vm:\n    command: kubectl apply -f vm-migrations.yml\n"
+    ),
+    "one deploy script, a subcommand each": (
+        "toolchain:\n  kubernetes:\n    command: bin/deploy kubernetes\n"
+        "  vm:\n    command: bin/deploy vms {environment}\n"
+    ),
+    "kubectl as k-ctl, waiting by input (no wait command is run)": (
+        "toolchain:\n  kubernetes:\n    command: kubectl\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("text", SHARED_PROGRAMS.values(), ids=SHARED_PROGRAMS.keys())
+def test_a_shared_program_is_accepted_when_the_words_tell_the_calls_apart(
+    tmp_path: Path, text: str
+) -> None:
+    """Accepted, and the analysis then recognises each call as what it is."""
+    root = override_repository(tmp_path, text)
+    project = load_project(root, root / "environments", root / "policies")
+    toolchain = project.policy_set.toolchain
+    files = rendered_files(project)
+    (root / "ci").mkdir()
+    child = root / "ci/gstg.yml"
+    child.write_text(files["ci/environments/gstg-postdeploy-migrations.yml"], encoding="utf-8")
+    (pipeline,) = load_pipelines(child, root)
+    analysis = analyse(pipeline, toolchain)
+    kubernetes, vm = "gstg-kubernetes-post-deploy-migrations", "gstg-vm-post-deploy-migrations"
+    assert {e.job.name: e.kind for e in analysis.executors} == {kubernetes: KUBERNETES, vm: VM}
+    (call,) = analysis.effect(kubernetes).executor_calls
+    assert call.waits
+    # Every line of the Kubernetes job is read as what it is: no unknown, no second k-ctl.
+    effects = [c.effect for c in analysis.effect(kubernetes).commands]
+    assert effects[0] == KUBERNETES and set(effects[1:]) <= {"none"}, effects
+
+
+def test_the_refused_toolchain_is_really_ambiguous() -> None:
+    """What the refusal prevents: with k-ctl called as `kubectl`, the analysis reads the
+    default `kubectl wait` step as one more k-ctl call, with an action it does not know."""
+    kubernetes = replace(
+        DEFAULT.kubernetes,
+        command=("kubectl",),
+        wait=replace(DEFAULT.kubernetes.wait, style="command"),
+    )
+    toolchain = Toolchain(kubernetes=kubernetes)
+    kctl = {
+        "environment": "gstg",
+        "stage": "main",
+        "action": "upgrade",
+        "dry_run": False,
+        "wait_for_jobs": True,
+        "timeout": None,
+    }
+    doc = parse_document("environments/gstg.yml", environment_text(kctl).encode())
+    with tempfile.TemporaryDirectory() as directory:
+        ci = Path(directory) / "ci.yml"
+        ci.write_text(emit(lower(build_environment(doc), toolchain)), encoding="utf-8")
+        (pipeline,) = load_pipelines(ci, Path(directory))
+    commands_ = analyse(pipeline, toolchain).effect("k8s").commands
+    assert [c.command.program for c in commands_] == ["kubectl", "kubectl"]
+    wait_step = commands_[1]
+    assert wait_step.kctl is not None and wait_step.kctl.action == "wait"
+    assert wait_step.effect == "unknown"
 
 
 def test_a_toolchain_in_two_files_names_both_places(repo: Repo, run: Any) -> None:
@@ -452,6 +586,69 @@ def test_the_wait_follows_only_a_call_that_applies(
     assert ("WAIT_FOR_JOBS=true" in " ".join(lines)) == (style == "input" and wait_for_jobs)
 
 
+# --- render and analysis read a call alike ------------------------------------------------
+
+
+def test_a_flag_that_starts_another_flag_is_read_as_itself() -> None:
+    """`--simulate` is the dry-run flag, not the stage flag `--s` with the value `imulate`;
+    a long flag takes a joined value only after `=`, a flag of two characters right after
+    it. The analysis and `read_call` read every call alike."""
+    kubernetes = replace(DEFAULT.kubernetes, stage_flag="--s", dry_run_flag="--simulate")
+    toolchain = Toolchain(kubernetes=kubernetes)
+    cases = {
+        "k-ctl -e gstg --simulate upgrade": ("gstg", "main", True),
+        "k-ctl -egstg --s=cny upgrade": ("gstg", "cny", False),
+        "k-ctl -e gstg --s cny --simulate upgrade": ("gstg", "cny", True),
+        "k-ctl --s cny -e gstg upgrade --simulate": ("gstg", "cny", True),
+    }
+    for line, (environment, stage, dry_run) in cases.items():
+        (command,) = commands([(f"SKIP_POST_DEPLOYMENT_MIGRATIONS=false {line}", Loc("ci.yml"))])
+        call = parse_kctl(command, command.args, kubernetes)
+        assert (call.environment, call.stage, call.dry_run, call.action) == (
+            environment,
+            stage,
+            dry_run,
+            "upgrade",
+        ), line
+        assert kubernetes.read_call(shlex.split(line)) == KubernetesCall(
+            environment, stage, dry_run, "upgrade"
+        )
+        assert is_kubernetes_executor(command, toolchain) == (not dry_run), line
+
+
+def is_kubernetes_executor(command: Command, toolchain: Toolchain) -> bool:
+    from pdmpolicy.gitlab.effects import Classifier, file_reader
+
+    (effect,) = Classifier(toolchain, {}, file_reader(None)).job([command])
+    return effect.effect == KUBERNETES
+
+
+def test_every_placeholder_of_the_wait_command_matches_its_value() -> None:
+    """`{database}` too, and `{{`/`}}` as one brace: the analysis recognises the wait step
+    that render writes from this command."""
+    wait = replace(
+        DEFAULT.kubernetes.wait,
+        style="command",
+        command=(
+            "kubectl",
+            "wait",
+            "--context={environment}-{stage}",
+            "--for=jsonpath={{.status.succeeded}}=1",
+            "job/{database}-migrations",
+        ),
+    )
+    toolchain = Toolchain(kubernetes=replace(DEFAULT.kubernetes, wait=wait))
+    values = {"environment": "gstg", "stage": "cny", "database": "main", "timeout": "60"}
+    line = shlex.join(wait.step(values))
+    assert line == (
+        "kubectl wait --context=gstg-cny '--for=jsonpath={.status.succeeded}=1' job/main-migrations"
+    )
+    (command,) = commands([(line, Loc("ci.yml"))])
+    assert is_wait_command(command, toolchain)
+    (other,) = commands([(line.replace("{.status.succeeded}", "{.status.failed}"), Loc("ci.yml"))])
+    assert not is_wait_command(other, toolchain)
+
+
 # --- placeholders -------------------------------------------------------------------------
 
 
@@ -506,11 +703,16 @@ TEMPLATE_WORD = st.one_of(
 
 @st.composite
 def toolchain_sections(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
-    """A `toolchain:` section as YAML (every word a JSON string) and what it declares."""
+    """A `toolchain:` section as YAML (every word a JSON string) and what it declares. The
+    wait and VM commands often call k-ctl's program (or each other's): the section refuses
+    those whose calls cannot be told apart, and accepts those whose words tell them apart."""
     flags = draw(st.lists(FLAG, min_size=3, max_size=3, unique=True))
+    kctl = [draw(PROGRAM), *draw(st.lists(PROGRAM, max_size=1))]
+    wait_program = draw(PROGRAM | st.just(kctl[0]))
+    vm_program = draw(PROGRAM | st.sampled_from((kctl[0], wait_program)))
     declared = {
         "kubernetes": {
-            "command": [draw(PROGRAM), *draw(st.lists(PROGRAM, max_size=1))],
+            "command": kctl,
             "environment_flag": flags[0],
             "stage_flag": flags[1],
             "dry_run_flag": flags[2],
@@ -518,12 +720,25 @@ def toolchain_sections(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
                 "style": draw(st.sampled_from(("input", "command"))),
                 "variable": draw(VARIABLE),
                 "value": draw(st.sampled_from(("true", "1", "yes", "no", ""))),
-                "command": [draw(PROGRAM), *draw(st.lists(TEMPLATE_WORD, max_size=4))],
+                "command": [wait_program, *draw(st.lists(TEMPLATE_WORD, max_size=4))],
             },
         },
-        "vm": {"command": [draw(PROGRAM), *draw(st.lists(TEMPLATE_WORD, max_size=4))]},
+        "vm": {"command": [vm_program, *draw(st.lists(TEMPLATE_WORD, max_size=4))]},
     }
     return "toolchain: " + json.dumps(declared) + "\n", declared
+
+
+def read_or_assume_unambiguous(root: Path) -> Toolchain:
+    """The toolchain of `root`'s policy set; a generated section may only be refused for
+    calls that cannot be told apart, and is then not an example."""
+    try:
+        return load_policy_set(root / "policies", root, REGISTRY).toolchain
+    except InputError as exc:
+        messages = [problem.message for problem in exc.problems]
+        assert all("could not be told apart" in m for m in messages), messages
+        event("refused: calls cannot be told apart")
+        assume(False)
+        raise  # pragma: no cover - assume(False) ends the example
 
 
 @st.composite
@@ -577,10 +792,7 @@ def test_generated_toolchains_render_calls_that_read_back_as_declared(
         root = Path(directory)
         (root / "policies").mkdir()
         (root / "policies/toolchain.yml").write_text(text, encoding="utf-8")
-        try:
-            toolchain = load_policy_set(root / "policies", root, REGISTRY).toolchain
-        except InputError as exc:  # pragma: no cover - the strategy writes valid sections
-            raise AssertionError(str(exc)) from None
+        toolchain = read_or_assume_unambiguous(root)
         doc = parse_document("environments/gstg.yml", environment_text(kctl).encode())
         environment = build_environment(doc)
         (root / "ci.yml").write_text(emit(lower(environment, toolchain)), encoding="utf-8")
@@ -633,18 +845,14 @@ def test_generated_toolchains_render_calls_that_read_back_as_declared(
 
     # And the analysis, reading the same toolchain, recognises what was declared: the VM
     # executor, the Kubernetes executor when the call applies for real, the dry run, and
-    # whether the call waits for the migrations Job.
-    # Only where the three programs differ: a toolchain whose k-ctl, wait and VM commands are
-    # one program cannot be told apart by what a job runs (the section does not refuse that
-    # yet: see the note of this change).
+    # whether the call waits for the migrations Job. Shared programs included: the section
+    # accepted this toolchain, so its words tell the calls apart.
     programs = {
-        posixpath.basename(declared["kubernetes"]["command"][-1]),
+        posixpath.basename(declared["kubernetes"]["command"][0]),
         posixpath.basename(wait["command"][0]),
         posixpath.basename(declared["vm"]["command"][0]),
     }
-    event(f"distinct programs: {len(programs) == 3}")
-    if len(programs) < 3:
-        return
+    event(f"distinct programs: {len(programs)}")
     analysis = analyse(pipeline, toolchain)
     applies = kctl["action"] == "upgrade" and not kctl["dry_run"]
     expected = {"vm": VM, **({"k8s": KUBERNETES} if applies else {})}
@@ -760,5 +968,9 @@ def test_printed_toolchains_read_back_to_themselves(section_and_declared: tuple[
     from pdmpolicy.output.render import dump_yaml
     from pdmpolicy.policyset.toolchain_section import section
 
-    toolchain = read_back_section(section_and_declared[0])
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        (root / "policies").mkdir()
+        (root / "policies/t.yml").write_text(section_and_declared[0], encoding="utf-8")
+        toolchain = read_or_assume_unambiguous(root)
     assert read_back_section(dump_yaml({"toolchain": section(toolchain)})) == toolchain

@@ -25,7 +25,7 @@ from pathlib import Path
 from pdmpolicy.core.location import Loc
 from pdmpolicy.gitlab.pipeline import Variable
 from pdmpolicy.gitlab.shell import _SHELLS, OUTPUT, Command, read_script
-from pdmpolicy.policyset.toolchain import KubernetesExecutor, Toolchain
+from pdmpolicy.policyset.toolchain import KubernetesExecutor, Toolchain, match_words
 
 KUBERNETES = "kubernetes"
 VM = "vm"
@@ -113,30 +113,10 @@ def parse_kctl(command: Command, arguments: Sequence[str] | None = None,
     """The environment, stage, action and dry run of a k-ctl call (`arguments`: the words
     after the toolchain's command, default the command's arguments)."""
     tool = kubernetes or KubernetesExecutor()
-    environment = None
-    stage = "main"
-    action = None
-    dry_run = False
-    args = list(command.args if arguments is None else arguments)
-    index = 0
-    flags = (tool.environment_flag, tool.stage_flag)
-    while index < len(args):
-        word = args[index]
-        if word in flags and index + 1 < len(args):
-            if word == tool.environment_flag:
-                environment = args[index + 1]
-            else:
-                stage = args[index + 1]
-            index += 1
-        elif word.startswith(tool.environment_flag) and len(word) > len(tool.environment_flag):
-            environment = word[len(tool.environment_flag) :]
-        elif word.startswith(tool.stage_flag) and len(word) > len(tool.stage_flag):
-            stage = word[len(tool.stage_flag) :]
-        elif word == tool.dry_run_flag:
-            dry_run = True
-        elif not word.startswith("-") and action is None:
-            action = word
-        index += 1
+    # One reading of the flags for render and analysis: a flag that starts another (`--d`
+    # and `--dry-run`) must not take the other for itself with a joined value.
+    call = tool.read_arguments(command.args if arguments is None else arguments)
+    environment, stage, action, dry_run = call.environment, call.stage, call.action, call.dry_run
     applies = action in tool.apply_actions
     return KctlCall(environment, stage, action, dry_run, command, applies=applies)
 
@@ -224,11 +204,6 @@ def _subsequence(pattern: Sequence[re.Pattern[str]], words: Sequence[str]) -> bo
     return position == len(pattern)
 
 
-def _template(word: str) -> re.Pattern[str]:
-    parts = re.split(r"\{(?:environment|stage|timeout)\}", word)
-    return re.compile(".+".join(re.escape(part) for part in parts))
-
-
 def is_wait_command(command: Command, toolchain: Toolchain) -> bool:
     """A call of the toolchain's "wait for the migrations Job" command (style `command`):
     its words appear in order, placeholders matching any value."""
@@ -238,7 +213,13 @@ def is_wait_command(command: Command, toolchain: Toolchain) -> bool:
     first, *rest = wait.command
     if command.program != first.rsplit("/", 1)[-1]:
         return False
-    return _subsequence([_template(word) for word in rest], command.args)
+    # Placeholders as the toolchain reads them: any of them matches any text, `{{` and `}}`
+    # are one brace (`{database}.yml`, `--for=jsonpath={{.status.succeeded}}=1`).
+    position = 0
+    for word in command.args:
+        if position < len(rest) and match_words(rest[position : position + 1], (word,)) is not None:
+            position += 1
+    return position == len(rest)
 
 
 ScriptReader = Callable[[str], "tuple[str, str] | str"]

@@ -200,12 +200,18 @@ class KubernetesExecutor:
         size = len(self.command)
         if match_words(self.command, words[:size]) is None:
             return None
+        return self.read_arguments(words[size:])
+
+    def read_arguments(self, arguments: Sequence[str]) -> KubernetesCall:
+        """The environment, stage, dry run and action given by the words after the command.
+        A flag's value is the next word, or joined to the flag: `-egstg` for a flag of two
+        characters, `--environment=gstg` for a long one (`--dry` is not `--d` with value `ry`)."""
         environment: str | None = None
         stage = "main"
         dry_run = False
         action: str | None = None
         valued = {self.environment_flag: "environment", self.stage_flag: "stage"}
-        rest = list(words[size:])
+        rest = list(arguments)
         index = 0
         while index < len(rest):
             word = rest[index]

@@ -4,15 +4,16 @@ A team says how *its* tools are called (docs/toolchain.md): each key given repla
 built-in value of that key, lists and mappings included (a list is never extended, so what
 is written is what holds); keys not given keep their defaults. `kubernetes.wait` is merged
 key by key the same way. Every problem is an `InputError` at file:line:col, gathered with the
-rest of the policy set's.
+rest of the policy set's. So is a toolchain whose k-ctl, wait and VM commands cannot be told
+apart by what a job runs (`_ambiguous`).
 """
 
 from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -28,6 +29,7 @@ from pdmpolicy.policyset.toolchain import (
     Rails,
     Toolchain,
     VmExecutor,
+    match_words,
     unknown_placeholders,
 )
 
@@ -353,6 +355,7 @@ def _kubernetes(reader: _Reader, node: Mapping[str, Any]) -> KubernetesExecutor:
 def read_toolchain(path: str, owner: Any, problems: list[Problem]) -> Toolchain:
     """The toolchain of a `toolchain:` section (`owner["toolchain"]`), over the defaults."""
     reader = _Reader(path, problems)
+    before = len(problems)
     node = reader.mapping(owner, "toolchain", "toolchain", SECTIONS)
     if node is None:
         return DEFAULT
@@ -378,7 +381,179 @@ def read_toolchain(path: str, owner: Any, problems: list[Problem]) -> Toolchain:
         harmless = reader.words(node, "harmless", "toolchain.harmless", empty=True)
         if harmless is not None:
             toolchain = replace(toolchain, harmless=harmless)
+    if len(problems) == before:
+        # Only a section that reads cleanly: a refused command keeps its default, which may
+        # collide where the team's own command would not.
+        for collision in _ambiguous(toolchain):
+            mapping, key = _offending_key(node, collision) or (owner, "toolchain")
+            reader.error(value_loc(path, mapping, key), collision.message(), collision.hint())
     return toolchain
+
+
+# --- roles a job's calls must tell apart --------------------------------------------------
+
+_PROBE = MappingProxyType(
+    {"environment": "gstg", "database": "main", "stage": "main", "timeout": "3600"}
+)
+"""Placeholder values for the calls rendered to probe recognition."""
+
+
+@dataclass(frozen=True)
+class _Role:
+    """One command of the toolchain, as the analysis recognises it and as render writes it."""
+
+    key: tuple[str, ...]
+    """Its keys under `toolchain:`."""
+    title: str
+    """What it writes, as a sentence's subject ("the k-ctl call")."""
+    read_as: str
+    """What another role's call would be taken for ("a k-ctl call")."""
+    words: tuple[str, ...]
+    calls: tuple[tuple[str, ...], ...]
+    """What render writes for it (placeholders filled in with `_PROBE`)."""
+    by_prefix: bool
+    """k-ctl and the VM tooling: a command is a call when it starts with `words` (its first
+    word by base name), or, for a command of several words, when its program is the base
+    name of the last one (`bundle exec k-ctl` recognises `k-ctl ...` too). The wait: when
+    its program is the first word's base name and the other words appear in order among
+    the arguments (pdmpolicy/gitlab/effects.py, `_prefix_rest` and `is_wait_command`)."""
+
+    @property
+    def name(self) -> str:
+        return "toolchain." + ".".join(self.key)
+
+    def recognises(self, call: Sequence[str]) -> bool:
+        """Whether `call` reads as a call of this role. Programs compare by base name, as
+        written; in the other words a placeholder matches any word."""
+        program = _base(call[0])
+        if self.by_prefix:
+            rest = self.words[1:]
+            if (
+                _base(self.words[0]) == program
+                and len(call) > len(rest)
+                and all(_word_matches(w, c) for w, c in zip(rest, call[1:], strict=False))
+            ):
+                return True
+            return len(self.words) > 1 and _base(self.words[-1]) == program
+        if _base(self.words[0]) != program:
+            return False
+        wanted = list(self.words[1:])
+        for word in call[1:]:
+            if wanted and _word_matches(wanted[0], word):
+                wanted.pop(0)
+        return not wanted
+
+
+def _base(word: str) -> str:
+    return word.rsplit("/", 1)[-1]
+
+
+def _word_matches(pattern: str, word: str) -> bool:
+    return match_words((pattern,), (word,)) is not None
+
+
+@dataclass(frozen=True)
+class _Collision:
+    """`call`, written for `written`, also reads as a call of `reads_as`; `first` and
+    `second` are the two roles in the order of the section (k-ctl, wait, VM)."""
+
+    written: _Role
+    reads_as: _Role
+    call: tuple[str, ...]
+    first: _Role
+    second: _Role
+
+    def message(self) -> str:
+        first, second = self.first, self.second
+        return (
+            f"{second.name} and {first.name} both call {_base(self.call[0])!r}: "
+            f"{self.written.title} {shlex.join(self.call)!r} would also read as "
+            f"{self.reads_as.read_as}, so a job's calls could not be told apart"
+        )
+
+    def hint(self) -> str:
+        return (
+            "give each its own program, or make the words after the program differ "
+            "(a subcommand each, such as 'deploy k8s' and 'deploy vms')"
+        )
+
+
+def _roles(toolchain: Toolchain) -> list[_Role]:
+    kubernetes = toolchain.kubernetes
+    actions = (*kubernetes.apply_actions, *kubernetes.show_actions, *kubernetes.harmless_actions)
+    calls = tuple(
+        kubernetes.call_words("gstg", stage, dry_run, action, _PROBE)
+        for action in actions
+        for dry_run in (False, True)
+        for stage in names.KCTL_STAGES
+    )
+    roles = [
+        _Role(
+            ("kubernetes", "command"),
+            "the k-ctl call",
+            "a k-ctl call",
+            kubernetes.command,
+            calls,
+            True,
+        )
+    ]
+    wait = kubernetes.wait
+    if wait.style == "command":  # style input runs no command of its own
+        roles.append(
+            _Role(
+                ("kubernetes", "wait", "command"),
+                "the wait step",
+                "the wait step",
+                wait.command,
+                (wait.step({**_PROBE, "timeout": str(wait.default_timeout)}),),
+                False,
+            )
+        )
+    vm = toolchain.vm
+    roles.append(
+        _Role(
+            ("vm", "command"),
+            "the VM executor call",
+            "a VM executor call",
+            vm.command,
+            (vm.call_words(_PROBE),),
+            True,
+        )
+    )
+    return roles
+
+
+def _ambiguous(toolchain: Toolchain) -> list[_Collision]:
+    """One collision per pair of roles of which one renders a call the other recognises."""
+    roles = _roles(toolchain)
+    found: list[_Collision] = []
+    seen: set[frozenset[tuple[str, ...]]] = set()
+    for written in roles:
+        for reads_as in roles:
+            pair = frozenset((written.key, reads_as.key))
+            if reads_as is written or pair in seen:
+                continue
+            call = next((c for c in written.calls if reads_as.recognises(c)), None)
+            if call is not None:
+                seen.add(pair)
+                first, second = sorted((written, reads_as), key=roles.index)
+                found.append(_Collision(written, reads_as, call, first, second))
+    return found
+
+
+def _offending_key(node: Any, collision: _Collision) -> tuple[Any, str] | None:
+    """The mapping and key to point at: the later of the two roles' keys this file wrote
+    (the wait's `style:` when only it turned the default wait command on)."""
+    candidates = [collision.second.key, collision.first.key]
+    if ("kubernetes", "wait", "command") in candidates:
+        candidates.append(("kubernetes", "wait", "style"))
+    for keys in candidates:
+        owner = node
+        for key in keys[:-1]:
+            owner = owner.get(key) if isinstance(owner, Mapping) else None
+        if isinstance(owner, Mapping) and keys[-1] in owner:
+            return owner, keys[-1]
+    return None  # the defaults never collide: a collision involves a key written here
 
 
 def section(toolchain: Toolchain) -> dict[str, Any]:
