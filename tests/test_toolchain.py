@@ -41,6 +41,7 @@ from pdmpolicy.policies import REGISTRY
 from pdmpolicy.policies.examples import GSTG_FIRST
 from pdmpolicy.policyset.config import load_policy_set
 from pdmpolicy.policyset.toolchain import DEFAULT, KubernetesCall, Toolchain, expand, match_words
+from tests.builders import ci_job, ci_pipeline
 from tests.conftest import REPO_ROOT, Repo
 
 TODAY = "2026-11-26"
@@ -974,3 +975,25 @@ def test_printed_toolchains_read_back_to_themselves(section_and_declared: tuple[
         (root / "policies/t.yml").write_text(section_and_declared[0], encoding="utf-8")
         toolchain = read_or_assume_unambiguous(root)
     assert read_back_section(dump_yaml({"toolchain": section(toolchain)})) == toolchain
+
+
+@pytest.mark.parametrize(
+    ("assignment", "effect"),
+    [
+        ("RUN_POST_DEPLOY_MIGRATIONS=true ", VM),
+        ("RUN_POST_DEPLOY_MIGRATIONS=false ", "none"),
+        ("", "unknown"),  # the switch left to pipeline variables: conditional
+    ],
+)
+def test_a_vm_command_with_placeholders_after_its_program_is_recognised(
+    assignment: str, effect: str
+) -> None:
+    # `-i inventory/{environment}` matches `-i inventory/gstg`: the call is the VM tooling,
+    # and its switch decides, not "ansible-playbook is not in the toolchain".
+    command = ("ansible-playbook", "-i", "inventory/{environment}", "post-migrations.yml")
+    toolchain = replace(DEFAULT, vm=replace(DEFAULT.vm, command=command))
+    script = f"{assignment}ansible-playbook -i inventory/gstg post-migrations.yml"
+    found = analyse(ci_pipeline(ci_job("v", script)), toolchain).effect("v")
+    assert found.effect == effect
+    if effect == "unknown":
+        assert found.conditional

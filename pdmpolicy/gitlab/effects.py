@@ -181,13 +181,20 @@ def _prefix_rest(command: Command, words: Sequence[str]) -> tuple[str, ...] | No
         return None
     size = len(words)
     program = command.program
-    if program == _base_name(words[0]) and (
-        size == 1 or tuple(command.args[: size - 1]) == tuple(words[1:])
-    ):
+    if program == _base_name(words[0]) and (size == 1 or _same_words(words[1:], command.args)):
         return command.args[size - 1 :]
     if size > 1 and program == _base_name(words[-1]):
         return command.args
     return None
+
+
+def _same_words(template: Sequence[str], args: Sequence[str]) -> bool:
+    """Whether `args` start with the toolchain's words, placeholders (`{environment}`)
+    matching any value: `-i inventory/{environment}` is `-i inventory/gstg`."""
+    head = tuple(args[: len(template)])
+    if head == tuple(template):
+        return True
+    return any("{" in word for word in template) and match_words(template, head) is not None
 
 
 @lru_cache(maxsize=256)
