@@ -500,9 +500,9 @@ def test_trigger_include_with_several_files_is_one_child_merged_from_them() -> N
     parent, both, child_b, generated = load("trigger/merged.yml")
     assert [p.path for p in (parent, both, child_b, generated)] == [
         f"{FIXTURE_PATH}/trigger/merged.yml",
-        f"{FIXTURE_PATH}/trigger/merged.yml > both-children",
+        f"{FIXTURE_PATH}/trigger/child-a.yml + {FIXTURE_PATH}/trigger/child-b.yml",
         f"{FIXTURE_PATH}/trigger/child-b.yml",  # triggered by child A's to-b
-        f"{FIXTURE_PATH}/trigger/merged.yml > generated-and-local",
+        f"{FIXTURE_PATH}/trigger/child-b.yml + artifact: generated.yml",
     ]
     trigger = parent.job("both-children").trigger
     assert trigger is not None and (trigger.include, trigger.strategy) == (both.path, "depend")
@@ -519,6 +519,25 @@ def test_trigger_include_with_several_files_is_one_child_merged_from_them() -> N
     ]
     assert "a job of the pipeline creates it" in generated.warnings[0].what
     assert "artifact: generated.yml" in (parent.job("generated-and-local").incomplete or "")
+
+
+def test_a_merged_child_that_triggers_its_own_list_is_read_once(tmp_path: Path) -> None:
+    trigger = "again:\n  trigger:\n    include:\n      - local: a.yml\n      - local: b.yml\n"
+    write(tmp_path, "a:\n  script: [x]\n" + trigger, "a.yml")
+    write(tmp_path, "b:\n  script: [x]\n", "b.yml")
+    _, child = load_pipelines(write(tmp_path, trigger), tmp_path)
+    assert child.path == "a.yml + b.yml"
+    assert [w.what.split(";")[0] for w in child.warnings] == [
+        "trigger includes go round: .gitlab-ci.yml -> a.yml + b.yml -> a.yml + b.yml"
+    ]
+    # One local file with inputs is that file, its inputs given (read once too).
+    write(tmp_path, "spec:\n  inputs:\n    e: {default: x}\n---\n" + trigger, "c.yml")
+    text = "t:\n  trigger:\n    include:\n      - local: c.yml\n        inputs: {e: y}\n"
+    assert [p.path for p in load_pipelines(write(tmp_path, text), tmp_path)] == [
+        ".gitlab-ci.yml",
+        "c.yml",
+        "a.yml + b.yml",
+    ]
 
 
 def test_a_merged_child_that_names_a_missing_file_is_an_error(tmp_path: Path) -> None:
@@ -545,7 +564,7 @@ def test_a_merged_child_with_an_executor_is_proved(
         "      - local: ci/deploy.yml\n",
     )
     _, child = load_pipelines(parent, tmp_path)
-    assert (child.path, child.job(KUBE).retry) == (".gitlab-ci.yml > t", 2)
+    assert (child.path, child.job(KUBE).retry) == ("ci/stages.yml + ci/deploy.yml", 2)
     monkeypatch.chdir(tmp_path)
     result = run("verify", ".gitlab-ci.yml", "--format", "json")
     retries = [

@@ -179,7 +179,7 @@ class _Reader:
         if key in self.seen:
             # Read once, as GitLab does; what it defines is there under this include's
             # conditions too.
-            for name, shown, inner in self.keys.get(key, []):
+            for name, shown, inner in list(self.keys.get(key, [])):
                 self.source(name, shown, (*self.stack, *inner))
             return None
         self.seen.add(key)

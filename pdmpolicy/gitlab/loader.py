@@ -167,7 +167,8 @@ class MergedChild:
     """A child pipeline merged from several files: `trigger: include:` with a list."""
 
     name: str
-    """`<parent file> > <trigger job>`: a merged child has no file name of its own."""
+    """What it merges, `ci/a.yml + template: Jobs/SAST.gitlab-ci.yml`: a merged child has
+    no file name of its own."""
     include: Node
     loc: Loc
 
@@ -983,7 +984,7 @@ class _File:
         items = _flatten(node) if isinstance(node, Seq) else [node]
         if len(items) == 1:
             item = items[0]
-            if isinstance(item, Map) and len(item.entries) == 1 and item.get("local"):
+            if isinstance(item, Map) and item.get("local") and set(item) <= {"local", "inputs"}:
                 item = item.entry("local").value  # type: ignore[union-attr]
             if isinstance(item, Scalar) and isinstance(item.value, str):
                 written = item.value
@@ -992,8 +993,10 @@ class _File:
         if not items:
             _fail(node.loc, "trigger:include names no file")
         not_read = []
+        shown_items = []
         for item in items:
             if isinstance(item, Scalar) and isinstance(item.value, str):
+                shown_items.append(item.value.lstrip("/"))
                 if "$" in item.value or re.match(r"^https?://", item.value):
                     not_read.append(f"'{item.value}'")
                 continue
@@ -1001,14 +1004,24 @@ class _File:
             local = mapping.get("local")
             if local is not None:
                 written = _text(local, "trigger:include:local")
+                shown_items.append(written.lstrip("/"))
                 if "$" in written:
                     not_read.append(f"'{written}'")
                 continue
             kinds = [key for key in mapping if key not in ("inputs", "job", "file", "ref")]
             value = mapping.get(kinds[0]) if kinds else None
-            shown = value.value if isinstance(value, Scalar) else "?"
-            not_read.append(f"{kinds[0] if kinds else 'include'}: {shown}")
-        name = f"{self.path} > {self.current_job}"
+            written = ruby_text(value.value) if isinstance(value, Scalar) else "?"
+            shown = f"{kinds[0] if kinds else 'include'}: {written}"
+            files = mapping.get("file")
+            if files is not None:
+                shown += " file " + ", ".join(
+                    ruby_text(f.value) for f in _flatten(files) if isinstance(f, Scalar)
+                )
+            shown_items.append(shown)
+            not_read.append(shown)
+        # Named by what it merges, so the same list triggered again (a child that triggers
+        # its parent's list) is the same child, read once.
+        name = " + ".join(shown_items)
         self.children.append((MergedChild(name, node, node.loc), node.loc))
         reason = None
         if not_read:
