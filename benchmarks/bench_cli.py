@@ -19,8 +19,12 @@ runs beside check-jsonschema's GitLab CI schema on the same CI files when it is 
 Run (the nox session `bench` installs the package and check-jsonschema first):
 
     python benchmarks/bench_cli.py [--runs N] [--sizes 10,100,500,2000] [--skip-shipped]
+                                   [--before DIR]
 
 To compare with other code, point PYTHONPATH at it: every command runs outside the checkout.
+`--before DIR` times `check` on the shipped files with the package in DIR and with this one
+alternately, beside the start-up floor (at least 15 runs): on a shared machine only runs
+side by side compare.
 
 Prints Markdown tables: median processor time (user + system, which other work on a
 shared machine does not inflate) and wall time, each as a ratio to its floor, and peak MiB.
@@ -347,15 +351,52 @@ def synthetic(sizes: Sequence[int], runs: int) -> None:
         )
 
 
+def compare_start_up(before: Path, runs: int) -> None:
+    """`check` on the shipped files with the package at `before` and with this one, timed
+    alternately with the start-up floor: on a machine shared with other work the load
+    changes from minute to minute, and only runs side by side compare."""
+    with tempfile.TemporaryDirectory(prefix="pdmpolicy-bench-compare-") as tmp:
+        root = Path(tmp)
+        for folder in ("environments", "policies", "ci"):
+            shutil.copytree(REPO / folder, root / folder)
+        now = child_env()
+        then = dict(now, PYTHONPATH=str(before))
+        floor = [sys.executable, "-c", START_FLOOR]
+        check = [*pdmpolicy(), "check", "--today", TODAY]
+        for env in (now, then):
+            _timed(check, root, env, ok=(0, 1))
+        times: dict[str, list[float]] = {"floor": [], "before": [], "after": []}
+        for _ in range(runs):
+            times["floor"].append(_timed(floor, root, now)[0])
+            times["before"].append(_timed(check, root, then, ok=(0, 1))[0])
+            times["after"].append(_timed(check, root, now, ok=(0, 1))[0])
+    floor_cpu = statistics.median(times["floor"])
+    print(f"\n### check start-up, before ({before}) and after, alternating ({runs} runs)\n")
+    print("| code | CPU | ratio to the start-up floor |\n| --- | ---: | ---: |")
+    print(f"| start-up floor | {floor_cpu * 1000:,.0f} ms | 1.00x |")
+    for label in ("before", "after"):
+        cpu = statistics.median(times[label])
+        print(f"| {label} | {cpu * 1000:,.0f} ms | {cpu / floor_cpu:.2f}x |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sizes", default="10,100,500,2000")
     parser.add_argument("--skip-shipped", action="store_true")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="DIR",
+        help="also time `check` on the shipped files with the package in DIR (e.g. from "
+        "`git archive REV pdmpolicy | tar -x -C DIR`) alternately with this one",
+    )
     args = parser.parse_args()
     print(f"## Commands, whole process (Python {sys.version.split()[0]}, {os.cpu_count()} cores)")
     if not args.skip_shipped:
         shipped(args.runs)
+    if args.before is not None:
+        compare_start_up(args.before.resolve(), max(args.runs, 15))
     sizes = [int(s) for s in args.sizes.split(",") if s]
     if sizes:
         synthetic(sizes, args.runs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import pickle
 from dataclasses import FrozenInstanceError, field
 from typing import Any
@@ -108,3 +109,31 @@ def test_methods_the_class_writes_itself_are_kept() -> None:
     assert hash(made("a")) == hash(frozen("a")) == 7
     with pytest.raises(TypeError):
         record(type("Bad", (), {"__annotations__": {}, "__setattr__": lambda s, n, v: None}))
+
+
+def _ordered_pair() -> tuple[Any, Any]:
+    body = {"__annotations__": {"path": "str", "line": "int"}, "line": 1}
+    made = []
+    for decorate in (dataclasses.dataclass(frozen=True, order=True), record(order=True)):
+        namespace = dict(body, __qualname__="Place", __module__=__name__)
+        made.append(decorate(type("Place", (), namespace)))
+    return made[0], made[1]
+
+
+OrderedFrozen, OrderedRecord = _ordered_pair()
+
+
+@given(st.lists(st.tuples(st.sampled_from("ab"), st.integers(0, 3)), max_size=8))
+def test_order_is_the_ordered_frozen_dataclass(places: list[tuple[str, int]]) -> None:
+    frozen = sorted(OrderedFrozen(*p) for p in places)
+    made = sorted(OrderedRecord(*p) for p in places)
+    assert [dataclasses.astuple(p) for p in made] == [dataclasses.astuple(p) for p in frozen]
+    for a, b in itertools.pairwise(made):
+        assert (a <= b, a < b, a >= b, a > b) == (
+            OrderedFrozen(a.path, a.line) <= OrderedFrozen(b.path, b.line),
+            OrderedFrozen(a.path, a.line) < OrderedFrozen(b.path, b.line),
+            OrderedFrozen(a.path, a.line) >= OrderedFrozen(b.path, b.line),
+            OrderedFrozen(a.path, a.line) > OrderedFrozen(b.path, b.line),
+        )
+    with pytest.raises(TypeError):
+        _ = OrderedRecord("a") < OrderedFrozen("a")

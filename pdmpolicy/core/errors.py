@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from pdmpolicy.core.location import Loc
+from pdmpolicy.core.records import record
 
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -20,7 +20,7 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(lambda match: repr(match.group())[1:-1], text)
 
 
-@dataclass(frozen=True, order=True)
+@record(order=True)
 class Problem:
     """One thing wrong with an input file."""
 

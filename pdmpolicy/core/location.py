@@ -7,11 +7,12 @@ The conversion happens here and nowhere else.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from pdmpolicy.core.records import record
 
-@dataclass(frozen=True, order=True)
+
+@record(order=True)
 class Loc:
     """A 1-based position in a file; `path` is relative to the repository root."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import FrozenInstanceError
-from typing import Any, TypeVar, dataclass_transform
+from typing import Any, TypeVar, dataclass_transform, overload
 
 T = TypeVar("T")
 
@@ -24,20 +24,40 @@ _SHOWN = "__record_shown__"
 """The fields `__repr__` shows (`repr=True`)."""
 
 
+def _values(self: Any) -> tuple[Any, ...]:
+    return tuple(getattr(self, n) for n in self.__record_compared__)
+
+
 def _eq(self: Any, other: Any) -> Any:
-    if other.__class__ is self.__class__:
-        names = self.__record_compared__
-        return tuple(getattr(self, n) for n in names) == tuple(getattr(other, n) for n in names)
-    return NotImplemented
+    return _values(self) == _values(other) if other.__class__ is self.__class__ else NotImplemented
 
 
 def _hash(self: Any) -> int:
-    return hash(tuple(getattr(self, n) for n in self.__record_compared__))
+    return hash(_values(self))
 
 
 def _repr(self: Any) -> str:
     shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__record_shown__)
     return f"{self.__class__.__qualname__}({shown})"
+
+
+def _lt(self: Any, other: Any) -> Any:
+    return _values(self) < _values(other) if other.__class__ is self.__class__ else NotImplemented
+
+
+def _le(self: Any, other: Any) -> Any:
+    return _values(self) <= _values(other) if other.__class__ is self.__class__ else NotImplemented
+
+
+def _gt(self: Any, other: Any) -> Any:
+    return _values(self) > _values(other) if other.__class__ is self.__class__ else NotImplemented
+
+
+def _ge(self: Any, other: Any) -> Any:
+    return _values(self) >= _values(other) if other.__class__ is self.__class__ else NotImplemented
+
+
+_ORDER = {"__lt__": _lt, "__le__": _le, "__gt__": _gt, "__ge__": _ge}
 
 
 def _setattr(self: Any, name: str, value: Any) -> None:
@@ -53,11 +73,26 @@ def _delattr(self: Any, name: str) -> None:
     raise FrozenInstanceError(f"cannot delete field {name!r}")
 
 
+@overload
+def record(cls: type[T], /) -> type[T]: ...
+
+
+@overload
+def record(*, order: bool = False) -> Callable[[type[T]], type[T]]: ...
+
+
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
-def record(cls: type[T]) -> type[T]:
-    """Declare `cls` as `@dataclass(frozen=True)` would (see the module's docstring)."""
+def record(cls: type[T] | None = None, /, *, order: bool = False) -> Any:
+    """Declare `cls` as `@dataclass(frozen=True)` would, or `@dataclass(frozen=True,
+    order=True)` with `@record(order=True)` (see the module's docstring)."""
+    if cls is None:
+        return lambda made: _record(made, order)
+    return _record(cls, order)
+
+
+def _record(cls: type[T], order: bool) -> type[T]:
     body = cls.__dict__
-    for name in ("__setattr__", "__delattr__"):
+    for name in ("__setattr__", "__delattr__", *(_ORDER if order else ())):
         if name in body:
             raise TypeError(f"cannot overwrite attribute {name} in class {cls.__name__}")
     explicit_hash = "__hash__" in body and not (body["__hash__"] is None and "__eq__" in body)
@@ -68,6 +103,7 @@ def record(cls: type[T]) -> type[T]:
     methods: dict[str, Callable[..., Any]] = {
         "__setattr__": _setattr,
         "__delattr__": _delattr,
+        **(_ORDER if order else {}),
     }
     if "__repr__" not in body:
         methods["__repr__"] = _repr
