@@ -16,9 +16,9 @@ Run:
     python benchmarks/bench_deploy_pipeline.py [--runs N] [--keep DIR] [--real FILE]
 
 Prints a Markdown table of medians over N runs: `pdmpolicy verify` as a process (wall clock
-and processor time), the prover alone (executors given, and found by the effect analysis), and check-jsonschema
-(`--builtin-schema vendor.gitlab-ci`) when it is installed. `--real FILE` adds the same
-figures for a file of your own (kept outside the repository).
+and processor time), the prover alone (executors given, and found by the effect analysis),
+and check-jsonschema (`--builtin-schema vendor.gitlab-ci`) when it is installed. `--real
+FILE` adds the same figures for a file of your own (kept outside the repository).
 """
 
 from __future__ import annotations
