@@ -314,7 +314,8 @@ class Classifier:
             if isinstance(inner, list):
                 return inner
             effect = inner or self._other(command)
-        return [replace(effect, via=via)]
+        # Most commands are in the job's own script (no via): nothing to replace.
+        return [effect if effect.via == via else replace(effect, via=via)]
 
     # --- k-ctl ---------------------------------------------------------------------------
 
