@@ -438,23 +438,59 @@ class Analysis:
 
     @cached_property
     def _order(self) -> tuple[str, ...]:
-        # Kahn's algorithm, the smallest ready name first; linear in jobs and waits, where
-        # rescanning every job at each step was quadratic (a 150-job pipeline took seconds).
-        waits = self.direct_predecessors
-        pending = {n: len({b for b in before if b != n}) for n, before in waits.items()}
+        # Kahn's algorithm, the smallest ready name first. A job without `needs` waits for
+        # every job of an earlier stage: as edges that is quadratic (thousands of jobs in two
+        # stages took seconds, and any file can have them), so such a job waits on a
+        # barrier instead, which opens when no job of an earlier stage is left. Same order.
+        jobs = self.pipeline.jobs
+        present = {job.name for job in jobs}
+        stage_rank = {s: i for i, s in enumerate(self.pipeline.stages)}
+        rank = {job.name: stage_rank.get(job.stage, 0) for job in jobs}
+        pending: dict[str, int] = {}
+        waiters: dict[str, list[str]] = {name: [] for name in present}
+        at_barrier: dict[int, list[str]] = {}
+        left = [0] * (max(rank.values(), default=0) + 1)  # jobs not yet done, per rank
+        for job in jobs:
+            left[rank[job.name]] += 1
+            if job.needs is not None:
+                before = {n.job for n in job.needs if n.job in present and n.job != job.name}
+                pending[job.name] = len(before)
+                for name in before:
+                    waiters[name].append(job.name)
+            else:
+                pending[job.name] = 1  # the barrier of its stage
+                at_barrier.setdefault(rank[job.name], []).append(job.name)
         ready = [n for n, count in pending.items() if count == 0]
         heapq.heapify(ready)
-        remaining = set(waits)
+        barriers = sorted(at_barrier)
+        opened = 0  # barriers[:opened] are open
+        lowest = 0  # the lowest rank with a job left
+
+        def open_barriers() -> None:
+            nonlocal opened, lowest
+            while lowest < len(left) and left[lowest] == 0:
+                lowest += 1
+            while opened < len(barriers) and barriers[opened] <= lowest:
+                for name in at_barrier[barriers[opened]]:
+                    pending[name] -= 1
+                    if pending[name] == 0 and name in remaining:
+                        heapq.heappush(ready, name)
+                opened += 1
+
+        remaining = set(present)
+        open_barriers()
         done: list[str] = []
         while remaining:
             # Nothing ready: a cycle in a loaded file, shown from its smallest name on.
             name = heapq.heappop(ready) if ready else min(remaining)
             remaining.discard(name)
             done.append(name)
-            for job in self._waiters[name]:
-                pending[job] -= 1
-                if pending[job] == 0 and job in remaining:
-                    heapq.heappush(ready, job)
+            for waiter in waiters[name]:
+                pending[waiter] -= 1
+                if pending[waiter] == 0 and waiter in remaining:
+                    heapq.heappush(ready, waiter)
+            left[rank[name]] -= 1
+            open_barriers()
         return tuple(done)
 
     def execution_order(self) -> tuple[str, ...]:
