@@ -533,6 +533,12 @@ def test_404_merge_request_says_to_check_the_iid(gitlab: FakeGitLab, note) -> No
 
 
 def test_a_server_too_slow_times_out(gitlab: FakeGitLab, note) -> None:  # type: ignore[no-untyped-def]
+    # The clock times the request, not the first import of the client (`note` imports
+    # python-gitlab in run()): under pytest-xdist this may be the worker's first note.
+    import gitlab as _client  # noqa: F401
+
+    import pdmpolicy.mrnote  # noqa: F401
+
     gitlab.sleep = 3
     start = time.monotonic()
     result = note(NOTE, "--timeout", "0.3")
