@@ -537,7 +537,7 @@ def test_a_server_too_slow_times_out(gitlab: FakeGitLab, note) -> None:  # type:
     # python-gitlab in run()): under pytest-xdist this may be the worker's first note.
     import gitlab as _client  # noqa: F401
 
-    import pdmpolicy.mrnote  # noqa: F401
+    import pdmpolicy.reports.mrnote  # noqa: F401
 
     gitlab.sleep = 3
     start = time.monotonic()
