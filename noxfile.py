@@ -80,7 +80,10 @@ def e2e(session: nox.Session) -> None:
     """Run the rendered pipelines in gitlab-ci-local (installs it, Node 22 and rsync first)."""
     session.run("bash", "tests/e2e/install.sh", external=True)
     session.install("-e", ".[test]")
-    session.run("pytest", "tests/e2e", *session.posargs, env={"PDMPOLICY_E2E": "1"})
+    # Each test runs gitlab-ci-local in its own temporary directory: on two cores 115 s
+    # instead of 162 s for the 43 tests (measured in a fresh clone).
+    args = session.posargs or WHOLE_SUITE
+    session.run("pytest", "tests/e2e", *args, env={"PDMPOLICY_E2E": "1"})
 
 
 @nox.session(python=PYTHON)
