@@ -93,6 +93,17 @@ class Waiver:
             self.policy and self.environment and self.reason and self.owner and self.expires
         )
 
+    def lifts(self, policy: str, environment: str | None, job: str | None, today: dt.date) -> bool:
+        """Whether this waiver, complete and in force, lifts `policy` for `environment` and
+        `job` (a waiver without a job lifts it for every job of the environment)."""
+        return (
+            self.complete()
+            and not self.expired(today)
+            and self.policy == policy
+            and self.environment == environment
+            and (self.job is None or self.job == job)
+        )
+
 
 @record
 class Context:

@@ -41,13 +41,7 @@ def _waiver_for(
     if policy in UNWAIVABLE:
         return None
     for waiver in waivers:
-        if (
-            waiver.complete()
-            and not waiver.expired(today)
-            and waiver.policy == policy
-            and waiver.environment == violation.environment
-            and (waiver.job is None or waiver.job == violation.job)
-        ):
+        if waiver.lifts(policy, violation.environment, violation.job, today):
             return waiver
     return None
 

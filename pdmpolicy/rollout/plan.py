@@ -71,29 +71,15 @@ def soak_days(policy_set: PolicySet, rule: str, environment: str, day: dt.date) 
     setting = policy_set.settings.get(rule)
     if setting is None or setting.severity != "error" or not setting.in_scope(environment):
         return None
-    for waiver in policy_set.waivers:
-        if (
-            waiver.complete()
-            and not waiver.expired(day)
-            and waiver.policy == rule
-            and waiver.environment == environment
-            and waiver.job is None
-        ):
-            return None
+    if any(waiver.lifts(rule, environment, None, day) for waiver in policy_set.waivers):
+        return None
     return int(setting.options.get("soak_days", 0))
 
 
 def waiver_for(policy_set: PolicySet, rule: str, environment: str, day: dt.date) -> str | None:
     """'waived until D' when a waiver in force lifts `rule` for `environment`."""
     for waiver in policy_set.waivers:
-        if (
-            waiver.complete()
-            and not waiver.expired(day)
-            and waiver.policy == rule
-            and waiver.environment == environment
-            and waiver.job is None
-            and waiver.expires is not None
-        ):
+        if waiver.lifts(rule, environment, None, day) and waiver.expires is not None:
             return f"{rule} waived until {waiver.expires.isoformat()}"
     return None
 
