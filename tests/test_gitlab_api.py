@@ -9,7 +9,6 @@ the include, never a traceback.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +19,7 @@ from urllib.parse import unquote
 import pytest
 
 from tests.conftest import REPO_ROOT, Repo
+from tests.loopback import offline, serving
 
 TOKEN = "glpat-verify-test-token"  # noqa: S105 - a fake token for the fake server
 EXECUTOR = (REPO_ROOT / "tests/fixtures/gitlab/unsafe-auto-retry.yml").read_text(encoding="utf-8")
@@ -91,22 +91,11 @@ class Server(ThreadingHTTPServer):
 
 @pytest.fixture
 def gitlab(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLint]:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("PDMPOLICY_GITLAB_TOKEN", TOKEN)
+    offline(monkeypatch, TOKEN)
     fake = FakeLint(merged={"Deploy/Migrations.gitlab-ci.yml": "---\n" + EXECUTOR})
-    server = Server(fake)
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
+    with serving(Server(fake)) as url:
+        fake.url = url
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def verify(run, fake: FakeLint, *extra: str, cache: Path | None = None):  # type: ignore[no-untyped-def]

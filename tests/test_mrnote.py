@@ -26,6 +26,7 @@ import pytest
 
 from pdmpolicy.cli import main
 from pdmpolicy.reports.markdown import MARKER
+from tests.loopback import offline, serving
 
 TOKEN = "glpat-Sekr1tT0kenValue"  # noqa: S105 - the fake server's test token
 OTHER_TOKEN = "glpat-SomeoneElse0000"  # noqa: S105
@@ -236,23 +237,14 @@ class Server(ThreadingHTTPServer):
 
 @pytest.fixture
 def gitlab(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitLab]:
-    for name in (*CI_VARIABLES, "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("PDMPOLICY_GITLAB_TOKEN", TOKEN)
+    offline(monkeypatch, TOKEN, *CI_VARIABLES)
     fake = FakeGitLab()
-    server = Server(fake)
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        yield fake
-    finally:
-        fake.release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serving(Server(fake)) as url:
+        fake.url = url
+        try:
+            yield fake
+        finally:
+            fake.release.set()  # a request held by the test lets go before the server stops
 
 
 @dataclass
